@@ -1,0 +1,104 @@
+"""The Amazon Kinesis Video Streams integration."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+
+from .api import AwsCredentials, KinesisVideoClient, KinesisVideoError, parse_stream_arn
+from .const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_ENDPOINT_URL,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_STREAMS,
+    DOMAIN,
+)
+from .coordinator import (
+    KinesisVideoConfigEntry,
+    KinesisVideoCoordinator,
+    KinesisVideoData,
+)
+
+PLATFORMS: list[Platform] = [Platform.CAMERA]
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: KinesisVideoConfigEntry
+) -> bool:
+    """Connect, check the streams, then add their devices and cameras."""
+    credentials = AwsCredentials(
+        access_key_id=entry.data[CONF_ACCESS_KEY_ID],
+        secret_access_key=entry.data[CONF_SECRET_ACCESS_KEY],
+        region=entry.data[CONF_REGION],
+        endpoint_url=entry.data.get(CONF_ENDPOINT_URL) or None,
+    )
+    try:
+        client = await KinesisVideoClient.create(
+            credentials, run_in_executor=hass.async_add_executor_job
+        )
+    except KinesisVideoError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cannot_connect"
+        ) from err
+    coordinator = KinesisVideoCoordinator(hass, entry, client)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except Exception:
+        await client.close()
+        raise
+    entry.runtime_data = KinesisVideoData(client=client, coordinator=coordinator)
+    _remove_stale(hass, entry)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Streams added or removed in the options: devices and entities follow.
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
+    return True
+
+
+async def _async_reload(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+def _remove_stale(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
+    """Drop devices and repair issues of streams no longer configured."""
+    arns = set(entry.options.get(CONF_STREAMS, []))
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not any(
+            domain == DOMAIN and ident in arns for domain, ident in device.identifiers
+        ):
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )
+    names = {parse_stream_arn(arn).name for arn in arns}
+    issues = ir.async_get(hass).issues
+    for domain, issue_id in list(issues):
+        if (
+            domain == DOMAIN
+            and issue_id.startswith("no_data_retention_")
+            and issue_id.removeprefix("no_data_retention_") not in names
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+async def async_unload_entry(
+    hass: HomeAssistant, entry: KinesisVideoConfigEntry
+) -> bool:
+    """Unload cameras and release the client's connections."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.client.close()
+    return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: KinesisVideoConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Allow deleting a device whose stream is no longer configured."""
+    arns = set(entry.options.get(CONF_STREAMS, []))
+    return not any(
+        domain == DOMAIN and ident in arns for domain, ident in device.identifiers
+    )

@@ -1,0 +1,193 @@
+"""Camera entities: live HLS from Kinesis Video Streams, kept fresh across expiry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from homeassistant.components.camera import Camera, CameraEntityFeature
+from homeassistant.components.stream import Stream
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    AuthenticationError,
+    KinesisVideoClient,
+    KinesisVideoError,
+    SessionUrl,
+)
+from .const import (
+    CONF_HLS_CONTAINER,
+    CONF_STREAMS,
+    CONF_URL_LIFETIME,
+    DEFAULT_HLS_CONTAINER,
+    DEFAULT_URL_LIFETIME,
+    STILL_CACHE_SECONDS,
+    URL_REFRESH_MARGIN,
+    URL_RETRY_MAX,
+    URL_RETRY_MIN,
+)
+from .coordinator import KinesisVideoConfigEntry, KinesisVideoCoordinator
+from .entity import KinesisVideoEntity
+
+_LOGGER = logging.getLogger(__name__)
+
+# Entities share the client; nothing here polls.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: KinesisVideoConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One camera per configured stream."""
+    data = entry.runtime_data
+    async_add_entities(
+        KinesisVideoCamera(data.coordinator, data.client, arn)
+        for arn in entry.options.get(CONF_STREAMS, [])
+    )
+
+
+class KinesisVideoCamera(KinesisVideoEntity, Camera):
+    """A stream's live view (HLS) and stills (GetImages or the running stream)."""
+
+    _attr_name = None
+    _attr_supported_features = CameraEntityFeature.STREAM
+    _attr_brand = "Amazon Kinesis Video Streams"
+
+    def __init__(
+        self,
+        coordinator: KinesisVideoCoordinator,
+        client: KinesisVideoClient,
+        arn: str,
+    ) -> None:
+        """Set up an idle camera: no URL is fetched until someone watches."""
+        KinesisVideoEntity.__init__(self, coordinator, arn)
+        Camera.__init__(self)
+        self._client = client
+        self._attr_unique_id = arn
+        self._session: SessionUrl | None = None
+        self._cancel_refresh: Callable[[], None] | None = None
+        self._retry_delay = URL_RETRY_MIN
+        self._stills: dict[tuple[int | None, int | None], tuple[float, bytes]] = {}
+
+    # -- live stream ------------------------------------------------------------
+
+    async def stream_source(self) -> str | None:
+        """A LIVE HLS session URL, reused until shortly before it expires."""
+        session = self._session
+        if session is None or self._expiring(session):
+            session = await self._async_new_session()
+        return session.url if session else None
+
+    def _expiring(self, session: SessionUrl) -> bool:
+        return session.expires_at - URL_REFRESH_MARGIN <= dt_util.utcnow()
+
+    async def _async_new_session(self) -> SessionUrl | None:
+        """Ask KVS for a LIVE session URL and schedule its refresh."""
+        options = self.coordinator.config_entry.options
+        try:
+            session = await self._client.get_hls_url(
+                self.stream_arn,
+                mode="LIVE",
+                expires=int(options.get(CONF_URL_LIFETIME, DEFAULT_URL_LIFETIME)),
+                container=options.get(CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER),
+            )
+        except AuthenticationError:
+            _LOGGER.warning(
+                "Credentials were refused for stream %s; re-authenticate",
+                self.stream_name,
+            )
+            self.coordinator.config_entry.async_start_reauth(self.hass)
+            self._session = None
+            return None
+        except KinesisVideoError as err:
+            _LOGGER.debug("No live URL for %s: %s", self.stream_name, err)
+            self._session = None
+            self._schedule_refresh(dt_util.utcnow() + self._next_retry_delay())
+            return None
+        self._session = session
+        self._retry_delay = URL_RETRY_MIN
+        self._schedule_refresh(session.expires_at - URL_REFRESH_MARGIN)
+        return session
+
+    def _next_retry_delay(self) -> timedelta:
+        delay = self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, URL_RETRY_MAX)
+        return delay
+
+    def _schedule_refresh(self, when: datetime) -> None:
+        if self._cancel_refresh is not None:
+            self._cancel_refresh()
+        self._cancel_refresh = async_track_point_in_utc_time(
+            self.hass, self._async_refresh, when
+        )
+
+    async def _async_refresh(self, _now: datetime) -> None:
+        """Before the URL expires, give the running stream a fresh one."""
+        self._cancel_refresh = None
+        if self.stream is None:
+            # Nobody is watching: fetch a URL only when someone does.
+            self._session = None
+            return
+        if (session := await self._async_new_session()) is not None:
+            _LOGGER.debug("Refreshed the live URL of %s", self.stream_name)
+            self.stream.update_source(session.url)
+
+    async def async_create_stream(self) -> Stream | None:
+        """Create the stream and watch its state: a dead URL gets replaced."""
+        stream = await super().async_create_stream()
+        if stream is not None:
+            stream.set_update_callback(self._async_stream_state_changed)
+        return stream
+
+    @callback
+    def _async_stream_state_changed(self) -> None:
+        """The stream worker failed (e.g. 403 on a revoked session): new URL."""
+        self.async_write_ha_state()
+        if (
+            self.stream is not None
+            and not self.stream.available
+            and self._cancel_refresh is not None
+            and self._session is not None
+        ):
+            # Refresh now instead of at expiry; back-off limits repeats.
+            self._schedule_refresh(dt_util.utcnow() + self._next_retry_delay())
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop the refresh timer."""
+        await super().async_will_remove_from_hass()
+        if self._cancel_refresh is not None:
+            self._cancel_refresh()
+            self._cancel_refresh = None
+
+    # -- stills -----------------------------------------------------------------
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The running stream's keyframe, else a (briefly cached) GetImages still."""
+        if self.stream is not None and self.stream.available:
+            image = await self.stream.async_get_image(width, height)
+            if image:
+                return image
+        key = (width, height)
+        cached = self._stills.get(key)
+        if cached is not None and time.monotonic() - cached[0] < STILL_CACHE_SECONDS:
+            return cached[1]
+        try:
+            image = await self._client.latest_image(
+                self.stream_arn, width=width, height=height
+            )
+        except KinesisVideoError as err:
+            _LOGGER.debug("No still for %s: %s", self.stream_name, err)
+            return cached[1] if cached else None
+        if image is None:
+            return cached[1] if cached else None
+        self._stills[key] = (time.monotonic(), image)
+        return image

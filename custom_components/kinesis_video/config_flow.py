@@ -1,0 +1,506 @@
+"""Config flow: AWS keys and region, then the streams to show (stored by ARN)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .api import (
+    AuthenticationError,
+    AwsCredentials,
+    KinesisVideoClient,
+    KinesisVideoError,
+    StreamInfo,
+    StreamNotFoundError,
+    parse_stream_arn,
+)
+from .const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_ENDPOINT_URL,
+    CONF_HLS_CONTAINER,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_STREAMS,
+    CONF_TIMESTAMP_TYPE,
+    CONF_URL_LIFETIME,
+    CONTAINER_FMP4,
+    CONTAINER_MPEG_TS,
+    DEFAULT_HLS_CONTAINER,
+    DEFAULT_TIMESTAMP_TYPE,
+    DEFAULT_URL_LIFETIME,
+    DOMAIN,
+    MAX_URL_LIFETIME,
+    MIN_URL_LIFETIME,
+    TIMESTAMP_PRODUCER,
+    TIMESTAMP_SERVER,
+)
+from .coordinator import KinesisVideoConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+CONF_MANUAL_ARNS = "manual_arns"
+
+# Regions where Kinesis Video Streams runs (AWS regional services list); the
+# selector also accepts any other region name typed in.
+KVS_REGIONS = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-gov-west-1",
+]
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def form_schema(fields: dict[Any, Any]) -> Any:
+    """A form schema.
+
+    Typed Any on purpose: Home Assistant 2026 validates with probatio and aliases
+    ``voluptuous`` to it at runtime, so the two legs' type stubs disagree.
+    """
+    return vol.Schema(fields)
+
+
+def _credentials_schema(defaults: Mapping[str, Any]) -> Any:
+    return form_schema(
+        {
+            vol.Required(
+                CONF_ACCESS_KEY_ID,
+                default=defaults.get(CONF_ACCESS_KEY_ID, vol.UNDEFINED),
+            ): TextSelector(),
+            vol.Required(CONF_SECRET_ACCESS_KEY): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.PASSWORD)
+            ),
+            vol.Required(
+                CONF_REGION, default=defaults.get(CONF_REGION, "us-east-1")
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=KVS_REGIONS,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            vol.Optional(
+                CONF_ENDPOINT_URL,
+                description={"suggested_value": defaults.get(CONF_ENDPOINT_URL)},
+            ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+        }
+    )
+
+
+def _credentials(data: Mapping[str, Any]) -> AwsCredentials:
+    return AwsCredentials(
+        access_key_id=data[CONF_ACCESS_KEY_ID].strip(),
+        secret_access_key=data[CONF_SECRET_ACCESS_KEY].strip(),
+        region=data[CONF_REGION].strip(),
+        endpoint_url=(data.get(CONF_ENDPOINT_URL) or "").strip() or None,
+    )
+
+
+class CredentialCheck:
+    """The outcome of trying a key pair against the service."""
+
+    def __init__(self) -> None:
+        """No outcome yet."""
+        self.errors: dict[str, str] = {}
+        self.streams: list[StreamInfo] = []
+        self.can_list = True
+
+
+async def _check_credentials(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[CredentialCheck, KinesisVideoClient | None]:
+    """Validate keys by listing streams; keys that may not list still pass."""
+    check = CredentialCheck()
+    if data.get(CONF_ENDPOINT_URL) and not _URL.match(data[CONF_ENDPOINT_URL].strip()):
+        check.errors[CONF_ENDPOINT_URL] = "invalid_endpoint"
+        return check, None
+    try:
+        client = await KinesisVideoClient.create(
+            _credentials(data), run_in_executor=hass.async_add_executor_job
+        )
+    except KinesisVideoError:
+        check.errors["base"] = "cannot_connect"
+        return check, None
+    try:
+        check.streams = await client.list_streams()
+    except AuthenticationError as err:
+        if err.aws_code in ("AccessDeniedException", "NotAuthorizedException"):
+            # Valid keys without kinesisvideo:ListStreams: streams by ARN only.
+            check.can_list = False
+        else:
+            check.errors["base"] = "invalid_auth"
+    except KinesisVideoError:
+        check.errors["base"] = "cannot_connect"
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking AWS credentials")
+        check.errors["base"] = "unknown"
+    if check.errors:
+        await client.close()
+        return check, None
+    return check, client
+
+
+def _stream_options(streams: list[StreamInfo]) -> list[SelectOptionDict]:
+    return [
+        SelectOptionDict(
+            value=s.arn,
+            label=f"{s.name} ({s.media_type}, {s.retention_hours} h retention)",
+        )
+        for s in sorted(streams, key=lambda s: s.name)
+    ]
+
+
+def _split_arns(text: str | None) -> list[str]:
+    return [a for a in re.split(r"[\s,]+", text or "") if a]
+
+
+async def _resolve_streams(
+    client: KinesisVideoClient,
+    region: str,
+    chosen: list[str],
+    manual: str | None,
+    errors: dict[str, str],
+) -> list[str]:
+    """Chosen ARNs plus typed-in ARNs, each typed one checked with DescribeStream."""
+    arns = list(chosen)
+    for arn in _split_arns(manual):
+        try:
+            parsed = parse_stream_arn(arn)
+        except ValueError:
+            errors[CONF_MANUAL_ARNS] = "invalid_arn"
+            continue
+        if parsed.region != region:
+            errors[CONF_MANUAL_ARNS] = "wrong_region"
+            continue
+        try:
+            info = await client.describe_stream(arn)
+        except StreamNotFoundError:
+            errors[CONF_MANUAL_ARNS] = "stream_not_found"
+            continue
+        except AuthenticationError:
+            errors["base"] = "invalid_auth"
+            continue
+        except KinesisVideoError:
+            errors["base"] = "cannot_connect"
+            continue
+        if info.arn not in arns:
+            arns.append(info.arn)
+    if not arns and not errors:
+        errors["base"] = "no_streams"
+    accounts = {parse_stream_arn(a).account_id for a in arns}
+    if len(accounts) > 1:
+        errors["base"] = "mixed_accounts"
+    return arns
+
+
+class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add an AWS account and region, then pick its streams."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._data: dict[str, Any] = {}
+        self._client: KinesisVideoClient | None = None
+        self._check: CredentialCheck | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: KinesisVideoConfigEntry) -> OptionsFlow:
+        """Streams and playback options."""
+        return KinesisVideoOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Keys, region and an optional endpoint."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            check, client = await _check_credentials(self.hass, user_input)
+            errors = check.errors
+            if client is not None:
+                self._data = user_input
+                self._client, self._check = client, check
+                return await self.async_step_streams()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                _credentials_schema(user_input or {}), user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_streams(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick listed streams and/or type ARNs."""
+        assert self._client is not None
+        assert self._check is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            arns = await _resolve_streams(
+                self._client,
+                self._data[CONF_REGION],
+                user_input.get(CONF_STREAMS, []),
+                user_input.get(CONF_MANUAL_ARNS),
+                errors,
+            )
+            if not errors:
+                account = parse_stream_arn(arns[0]).account_id
+                region = self._data[CONF_REGION]
+                await self._client.close()
+                await self.async_set_unique_id(f"{account}_{region}")
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"AWS {account} ({region})",
+                    data=self._data,
+                    options={
+                        CONF_STREAMS: arns,
+                        CONF_HLS_CONTAINER: DEFAULT_HLS_CONTAINER,
+                        CONF_URL_LIFETIME: DEFAULT_URL_LIFETIME,
+                        CONF_TIMESTAMP_TYPE: DEFAULT_TIMESTAMP_TYPE,
+                    },
+                )
+        return self.async_show_form(
+            step_id="streams",
+            data_schema=_streams_schema(self._check.streams, user_input or {}),
+            errors=errors,
+            description_placeholders={
+                "count": str(len(self._check.streams)),
+                "listing": "" if self._check.can_list else "not allowed",
+            },
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Keys stopped working."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """New keys for the same account."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            errors = await self._check_same_account(entry, data)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=form_schema(
+                {
+                    vol.Required(
+                        CONF_ACCESS_KEY_ID, default=entry.data[CONF_ACCESS_KEY_ID]
+                    ): TextSelector(),
+                    vol.Required(CONF_SECRET_ACCESS_KEY): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    ),
+                }
+            ),
+            errors=errors,
+            description_placeholders={"title": entry.title},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change keys, region or endpoint of an existing entry."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = await self._check_same_account(entry, user_input)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=user_input)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_credentials_schema(user_input or entry.data),
+            errors=errors,
+        )
+
+    async def _check_same_account(
+        self, entry: KinesisVideoConfigEntry, data: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Validate keys and make sure they reach the entry's account and region."""
+        check, client = await _check_credentials(self.hass, data)
+        if client is None:
+            return check.errors
+        try:
+            arns = list(entry.options.get(CONF_STREAMS, []))
+            if check.streams:
+                account = parse_stream_arn(check.streams[0].arn).account_id
+            elif arns:
+                # Cannot list: the keys must at least see one configured stream.
+                try:
+                    info = await client.describe_stream(arns[0])
+                except StreamNotFoundError:
+                    return {"base": "stream_not_found"}
+                except KinesisVideoError:
+                    return {"base": "invalid_auth"}
+                account = parse_stream_arn(info.arn).account_id
+            else:
+                account = (entry.unique_id or "_").split("_", 1)[0]
+        finally:
+            await client.close()
+        await self.async_set_unique_id(f"{account}_{data[CONF_REGION]}")
+        reason = "wrong_account"
+        if self.source == SOURCE_RECONFIGURE:
+            reason = "wrong_account_or_region"
+        self._abort_if_unique_id_mismatch(reason=reason)
+        return {}
+
+
+def _streams_schema(streams: list[StreamInfo], defaults: Mapping[str, Any]) -> Any:
+    schema: dict[Any, Any] = {}
+    if streams:
+        schema[vol.Optional(CONF_STREAMS, default=defaults.get(CONF_STREAMS, []))] = (
+            SelectSelector(
+                SelectSelectorConfig(
+                    options=_stream_options(streams),
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                )
+            )
+        )
+    schema[
+        vol.Optional(
+            CONF_MANUAL_ARNS,
+            description={"suggested_value": defaults.get(CONF_MANUAL_ARNS)},
+        )
+    ] = TextSelector(TextSelectorConfig(multiline=True))
+    return form_schema(schema)
+
+
+class KinesisVideoOptionsFlow(OptionsFlow):
+    """Add or remove streams; playback options."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """One form: streams and playback settings."""
+        entry: KinesisVideoConfigEntry = self.config_entry
+        client = entry.runtime_data.client
+        current = list(entry.options.get(CONF_STREAMS, []))
+        errors: dict[str, str] = {}
+        try:
+            listed = await client.list_streams()
+        except KinesisVideoError:
+            listed = []
+        known = {s.arn for s in listed}
+        # Streams typed in earlier (or gone since) stay choosable.
+        extra = [
+            SelectOptionDict(value=a, label=parse_stream_arn(a).name)
+            for a in current
+            if a not in known
+        ]
+        if user_input is not None:
+            arns = await _resolve_streams(
+                client,
+                entry.data[CONF_REGION],
+                user_input.get(CONF_STREAMS, []),
+                user_input.get(CONF_MANUAL_ARNS),
+                errors,
+            )
+            if (
+                arns
+                and parse_stream_arn(arns[0]).account_id
+                != (entry.unique_id or "_").split("_", 1)[0]
+            ):
+                errors["base"] = "wrong_account"
+            if not errors:
+                return self.async_create_entry(
+                    data={
+                        CONF_STREAMS: arns,
+                        CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER],
+                        CONF_URL_LIFETIME: int(user_input[CONF_URL_LIFETIME]),
+                        CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE],
+                    }
+                )
+        defaults = user_input or entry.options
+        schema = form_schema(
+            {
+                vol.Optional(
+                    CONF_STREAMS, default=defaults.get(CONF_STREAMS, current)
+                ): (
+                    SelectSelector(
+                        SelectSelectorConfig(
+                            options=[*_stream_options(listed), *extra],
+                            multiple=True,
+                            mode=SelectSelectorMode.LIST,
+                        )
+                    )
+                ),
+                vol.Optional(CONF_MANUAL_ARNS): TextSelector(
+                    TextSelectorConfig(multiline=True)
+                ),
+                vol.Required(
+                    CONF_HLS_CONTAINER,
+                    default=defaults.get(CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[CONTAINER_FMP4, CONTAINER_MPEG_TS],
+                        translation_key=CONF_HLS_CONTAINER,
+                    )
+                ),
+                vol.Required(
+                    CONF_URL_LIFETIME,
+                    default=defaults.get(CONF_URL_LIFETIME, DEFAULT_URL_LIFETIME),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_URL_LIFETIME,
+                        max=MAX_URL_LIFETIME,
+                        step=60,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_TIMESTAMP_TYPE,
+                    default=defaults.get(CONF_TIMESTAMP_TYPE, DEFAULT_TIMESTAMP_TYPE),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[TIMESTAMP_SERVER, TIMESTAMP_PRODUCER],
+                        translation_key=CONF_TIMESTAMP_TYPE,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

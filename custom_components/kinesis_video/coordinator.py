@@ -1,0 +1,101 @@
+"""Stream status for a config entry: one DescribeStream per stream per poll."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import (
+    AuthenticationError,
+    KinesisVideoClient,
+    KinesisVideoError,
+    StreamInfo,
+    StreamNotFoundError,
+)
+from .const import CONF_STREAMS, DOMAIN, STATUS_POLL_INTERVAL
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class KinesisVideoData:
+    """What a loaded config entry holds."""
+
+    client: KinesisVideoClient
+    coordinator: KinesisVideoCoordinator
+
+
+type KinesisVideoConfigEntry = ConfigEntry[KinesisVideoData]
+
+
+class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]]):
+    """Polls the configured streams' status; ``None`` means the stream is gone."""
+
+    config_entry: KinesisVideoConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KinesisVideoConfigEntry,
+        client: KinesisVideoClient,
+    ) -> None:
+        """Poll every few minutes: status rarely changes."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=DOMAIN,
+            update_interval=STATUS_POLL_INTERVAL,
+        )
+        self.client = client
+
+    @property
+    def stream_arns(self) -> list[str]:
+        """The streams this entry shows, by ARN."""
+        return list(self.config_entry.options.get(CONF_STREAMS, []))
+
+    async def _async_update_data(self) -> dict[str, StreamInfo | None]:
+        """Describe every configured stream."""
+        result: dict[str, StreamInfo | None] = {}
+        for arn in self.stream_arns:
+            try:
+                result[arn] = await self.client.describe_stream(arn)
+            except StreamNotFoundError:
+                result[arn] = None
+            except AuthenticationError as err:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN, translation_key="auth_failed"
+                ) from err
+            except KinesisVideoError as err:
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="update_failed",
+                    translation_placeholders={"error": str(err)},
+                ) from err
+        self._update_retention_issues(result)
+        return result
+
+    def _update_retention_issues(self, streams: dict[str, StreamInfo | None]) -> None:
+        """Raise a repair issue for each stream that keeps no archive."""
+        for arn, info in streams.items():
+            name = arn.split("/")[1]
+            issue_id = f"no_data_retention_{name}"
+            if info is not None and info.retention_hours == 0:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="no_data_retention",
+                    translation_placeholders={"stream": name},
+                    learn_more_url="https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/how-data.html",
+                )
+            else:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)

@@ -1,0 +1,1 @@
+"""Tests for the Kinesis Video Streams integration and its emulator."""

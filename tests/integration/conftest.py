@@ -1,0 +1,110 @@
+"""Fixtures for the integration: config entries pointing at the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kinesis_video.const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_ENDPOINT_URL,
+    CONF_HLS_CONTAINER,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_STREAMS,
+    CONF_TIMESTAMP_TYPE,
+    CONF_URL_LIFETIME,
+    DOMAIN,
+)
+from kvs_emulator.testing import EmulatorProcess
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/kinesis_video."""
+
+
+@pytest.fixture(autouse=True)
+def no_retry_delay() -> Iterator[None]:
+    """Retry at once.
+
+    The API layer's back-off sleeps would stall under freezegun (the loop's clock
+    is frozen) and slow the suite; the back-off itself is tested in test_api.py.
+    """
+    with patch("custom_components.kinesis_video.api.RetryPolicy.delay", return_value=0):
+        yield
+
+
+def entry_data(emulator: EmulatorProcess) -> dict[str, Any]:
+    """Config entry data for the emulator's keys."""
+    return {
+        CONF_ACCESS_KEY_ID: emulator.access_key,
+        CONF_SECRET_ACCESS_KEY: emulator.secret_key,
+        CONF_REGION: emulator.region,
+        CONF_ENDPOINT_URL: emulator.url,
+    }
+
+
+@pytest.fixture
+def stream_arns(emulator: EmulatorProcess) -> dict[str, str]:
+    """Stream name -> ARN as the emulator made them (ARNs change per reset)."""
+    client = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+    return {
+        s["StreamName"]: s["StreamARN"] for s in client.list_streams()["StreamInfoList"]
+    }
+
+
+@pytest.fixture
+def config_entry(
+    emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> MockConfigEntry:
+    """An entry with both emulator streams."""
+    # Tests that move Home Assistant's clock with freezegun also move the time
+    # botocore signs with; let the emulator accept it (AWS allows 15 minutes).
+    emulator.admin("POST", "config", {"max_skew_s": 7 * 86400})
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"AWS {ACCOUNT} ({REGION})",
+        unique_id=f"{ACCOUNT}_{REGION}",
+        data=entry_data(emulator),
+        options={
+            CONF_STREAMS: [stream_arns["front-door"], stream_arns["backyard"]],
+            CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+            CONF_URL_LIFETIME: 3600,
+            CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+        },
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add and set up ``entry``, waiting for its platforms."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def admin(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    method: str,
+    path: str,
+    body: Any = None,
+) -> Any:
+    """Call the emulator's admin API off the event loop."""
+    return await hass.async_add_executor_job(emulator.admin, method, path, body)
+
+
+async def calls(hass: HomeAssistant, emulator: EmulatorProcess) -> dict[str, int]:
+    """Counts of emulator calls by operation."""
+    result = await hass.async_add_executor_job(emulator.calls)
+    counts: dict[str, int] = result["counts"]
+    return counts

@@ -1,0 +1,356 @@
+"""Camera entities: live URLs, refresh across expiry, stills, availability."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from datetime import timedelta
+
+import av
+import boto3
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.camera import async_get_image, async_get_stream_source
+from homeassistant.components.camera.const import DATA_COMPONENT
+from homeassistant.components.stream import HLS_PROVIDER
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.kinesis_video.camera import KinesisVideoCamera
+from custom_components.kinesis_video.const import (
+    DOMAIN,
+    STATUS_POLL_INTERVAL,
+    URL_REFRESH_MARGIN,
+)
+from kvs_emulator.framecode import read_frame_index
+from kvs_emulator.testing import EmulatorProcess
+
+from .conftest import admin, calls, setup_entry
+
+
+def _camera(hass: HomeAssistant, entity_id: str) -> KinesisVideoCamera:
+    camera = hass.data[DATA_COMPONENT].get_entity(entity_id)
+    assert isinstance(camera, KinesisVideoCamera)
+    return camera
+
+
+async def test_entities_and_devices(
+    hass: HomeAssistant, config_entry: MockConfigEntry, stream_arns: dict[str, str]
+) -> None:
+    """One device and one camera per stream, keyed by ARN."""
+    await setup_entry(hass, config_entry)
+    entity = er.async_get(hass).async_get("camera.front_door")
+    assert entity is not None
+    assert entity.unique_id == stream_arns["front-door"]
+    device = dr.async_get(hass).async_get(entity.device_id or "")
+    assert device is not None
+    assert device.name == "front-door"
+    assert device.identifiers == {(DOMAIN, stream_arns["front-door"])}
+    assert hass.states.get("camera.front_door").state == "idle"
+    assert hass.states.get("camera.backyard").state == "idle"
+
+
+async def test_live_url_is_reused(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """One GetHLSStreamingSessionURL serves every view until near expiry."""
+    await setup_entry(hass, config_entry)
+    first = await async_get_stream_source(hass, "camera.front_door")
+    second = await async_get_stream_source(hass, "camera.front_door")
+    assert first == second
+    assert first is not None
+    assert "getHLSMasterPlaylist.m3u8?SessionToken=" in first
+    assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 1
+
+
+async def test_expiring_url_replaced_and_idle_refresh_fetches_nothing(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Near expiry a view gets a new URL; with nobody watching no call is made."""
+    await setup_entry(hass, config_entry)
+    first = await async_get_stream_source(hass, "camera.front_door")
+    # The refresh alarm fires with no stream running: it only forgets the URL.
+    freezer.tick(timedelta(seconds=3600) - URL_REFRESH_MARGIN + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 1
+    second = await async_get_stream_source(hass, "camera.front_door")
+    assert second != first
+    assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 2
+
+
+async def test_no_recent_video_gives_no_url(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A camera offline for more than 30 s has no live URL (LIVE is refused)."""
+    await setup_entry(hass, config_entry)
+    await admin(hass, emulator, "POST", "streams/front-door", {"online": False})
+    await admin(hass, emulator, "POST", "clock", {"advance": 40})
+    assert await async_get_stream_source(hass, "camera.front_door") is None
+
+
+async def test_refused_keys_start_reauth(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """401 on the live URL call starts re-authentication."""
+    await setup_entry(hass, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "denied": ["GetHLSStreamingSessionURL"]},
+    )
+    assert await async_get_stream_source(hass, "camera.front_door") is None
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+
+
+async def _segments_after(stream_output: object, count: int) -> int:
+    """Wait (real time: the worker reads live video) until ``count`` more segments."""
+    start = stream_output.last_sequence  # type: ignore[attr-defined]
+    async with asyncio.timeout(30):
+        while stream_output.last_sequence < start + count:  # type: ignore[attr-defined]
+            await stream_output.recv()  # type: ignore[attr-defined]
+    return int(stream_output.last_sequence)  # type: ignore[attr-defined]
+
+
+def _decode_segment(init: bytes, data: bytes) -> list[int | None]:
+    """Decode one HLS segment made by Home Assistant; frame codes of its frames."""
+    with av.open(io.BytesIO(init + data)) as container:
+        return [
+            read_frame_index(frame.to_ndarray(format="rgb24"))
+            for frame in container.decode(video=0)
+        ]
+
+
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_playback_continues_across_url_expiries(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Home Assistant's stream keeps producing segments across two expiries.
+
+    Each time, the camera's refresh (the job its timer runs at expiry minus the
+    margin) swaps a new URL into the running stream, then the emulator expires
+    the old session (403 from then on), so the worker can only go on with the
+    fresh URL. The job is called directly: firing Home Assistant's clock an hour
+    ahead would also fire the stream's own idle timer and stop it. (The lingering
+    timer is that idle timer, which outlives a stopped stream.)
+    """
+    assert await async_setup_component(hass, "stream", {})
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    stream = await camera.async_create_stream()
+    assert stream is not None
+    stream.add_provider(HLS_PROVIDER)
+    await stream.start()
+    output = stream.outputs()[HLS_PROVIDER]
+    try:
+        await _segments_after(output, 2)
+        for _ in range(2):
+            session = camera._session
+            assert session is not None
+            await camera._async_refresh(session.expires_at - URL_REFRESH_MARGIN)
+            assert camera._session is not session
+            assert stream.source == camera._session.url
+            # As in real use (refresh 60 s early), the old URL expires only after
+            # the worker has moved on to the new one.
+            await _segments_after(output, 2)
+            await admin(hass, emulator, "POST", "sessions/expire", {"keep_newest": 1})
+            await _segments_after(output, 2)
+            # The newest segment may still be growing: take the newest whole one.
+            segment = next(s for s in reversed(output.get_segments()) if s.complete)
+            codes = await hass.async_add_executor_job(
+                _decode_segment, segment.init, b"".join(p.data for p in segment.parts)
+            )
+            assert len(codes) >= 10
+            assert None not in codes
+        assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == 3
+        # The worker had moved on before each old session expired: no request
+        # of the stream was refused, so no 403 (and no error log) on the way.
+        log = await hass.async_add_executor_job(emulator.calls)
+        refused = [
+            (c["operation"], c["status"]) for c in log["calls"] if c["status"] != 200
+        ]
+        assert refused == []
+    finally:
+        await stream.stop()
+
+
+async def test_still_at_requested_size_and_cached(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Stills come from GetImages at the asked size, reused for a while."""
+    await setup_entry(hass, config_entry)
+    image = await async_get_image(hass, "camera.front_door", width=640, height=360)
+    assert image.content_type == "image/jpeg"
+    with av.open(io.BytesIO(image.content)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (640, 360)
+    before = (await calls(hass, emulator))["GetImages"]
+    again = await async_get_image(hass, "camera.front_door", width=640, height=360)
+    assert again.content == image.content
+    assert (await calls(hass, emulator))["GetImages"] == before
+
+
+async def test_still_failure_keeps_last_image(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A failed GetImages after the cache expired serves the last good still."""
+    await setup_entry(hass, config_entry)
+    image = await async_get_image(hass, "camera.backyard")
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetImages", "error": "InvalidArgumentException", "count": 5},
+    )
+    freezer.tick(timedelta(seconds=31))
+    again = await async_get_image(hass, "camera.backyard")
+    assert again.content == image.content
+
+
+async def test_unavailable_and_back(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not ACTIVE, deleted or unreachable: unavailable; logged once each way."""
+    caplog.set_level(logging.INFO, logger="custom_components.kinesis_video")
+    await setup_entry(hass, config_entry)
+
+    async def poll() -> None:
+        freezer.tick(STATUS_POLL_INTERVAL)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    await admin(hass, emulator, "POST", "streams/front-door", {"status": "UPDATING"})
+    await poll()
+    assert hass.states.get("camera.front_door").state == STATE_UNAVAILABLE
+    assert hass.states.get("camera.backyard").state == "idle"
+    await poll()
+    assert caplog.text.count("Stream front-door is unavailable: status UPDATING") == 1
+    await admin(hass, emulator, "POST", "streams/front-door", {"status": "ACTIVE"})
+    await poll()
+    assert hass.states.get("camera.front_door").state == "idle"
+    assert caplog.text.count("Stream front-door is available again") == 1
+
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "DescribeStream", "error": "InternalFailure", "count": -1},
+    )
+    await poll()
+    assert hass.states.get("camera.front_door").state == STATE_UNAVAILABLE
+    assert hass.states.get("camera.backyard").state == STATE_UNAVAILABLE
+    await admin(hass, emulator, "DELETE", "faults")
+    await poll()
+    assert hass.states.get("camera.backyard").state == "idle"
+
+
+async def test_deleted_stream_unavailable(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    stream_arns: dict[str, str],
+) -> None:
+    """A stream deleted in AWS makes its camera unavailable."""
+    await setup_entry(hass, config_entry)
+
+    def delete() -> None:
+        client = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+        client.delete_stream(StreamARN=stream_arns["backyard"])
+
+    await hass.async_add_executor_job(delete)
+    freezer.tick(STATUS_POLL_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("camera.backyard").state == STATE_UNAVAILABLE
+
+
+async def test_no_retention_repair_issue(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """0 h retention raises a repair issue; fixing it in AWS clears it."""
+    await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 0})
+    await setup_entry(hass, config_entry)
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, "no_data_retention_backyard")
+    assert issue is not None
+    assert issue.translation_placeholders == {"stream": "backyard"}
+    await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 24})
+    freezer.tick(STATUS_POLL_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert issues.async_get_issue(DOMAIN, "no_data_retention_backyard") is None
+
+
+async def test_unload(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
+    """Unloading removes the cameras' state."""
+    await setup_entry(hass, config_entry)
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("camera.front_door").state == STATE_UNAVAILABLE
+
+
+async def test_setup_retries_when_unreachable(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """The service failing at start-up: setup retried later, not failed."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "DescribeStream", "error": "InternalFailure", "count": -1},
+    )
+    await setup_entry(hass, config_entry)
+    assert config_entry.state.name == "SETUP_RETRY"
+    await admin(hass, emulator, "DELETE", "faults")
+
+
+async def test_diagnostics_redacts_secrets(
+    hass: HomeAssistant,
+    hass_client: object,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Keys and endpoint are redacted; stream status is there."""
+    from pytest_homeassistant_custom_component.components.diagnostics import (
+        get_diagnostics_for_config_entry,
+    )
+
+    await setup_entry(hass, config_entry)
+    await async_get_stream_source(hass, "camera.front_door")
+    result = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
+    text = str(result)
+    assert emulator.secret_key not in text
+    assert emulator.access_key not in text
+    assert "SessionToken" not in text
+    assert result["entry"]["data"]["secret_access_key"] == "**REDACTED**"
+    assert len(result["streams"]) == 2

@@ -1,0 +1,448 @@
+"""Config flow, reauth, reconfigure and options, against the emulator."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kinesis_video.config_flow import CONF_MANUAL_ARNS
+from custom_components.kinesis_video.const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_ENDPOINT_URL,
+    CONF_HLS_CONTAINER,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_STREAMS,
+    CONF_TIMESTAMP_TYPE,
+    CONF_URL_LIFETIME,
+    DOMAIN,
+)
+from kvs_emulator.testing import EmulatorProcess
+
+from .conftest import ACCOUNT, REGION, admin, entry_data, setup_entry
+
+
+async def _start(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return str(result["flow_id"])
+
+
+async def test_full_flow(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """Keys are checked, listed streams offered, chosen ones stored by ARN."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, entry_data(emulator)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "streams"
+    assert result["description_placeholders"]["count"] == "2"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_STREAMS: [stream_arns["backyard"]]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"AWS {ACCOUNT} ({REGION})"
+    assert result["data"] == entry_data(emulator)
+    assert result["options"][CONF_STREAMS] == [stream_arns["backyard"]]
+    entry = result["result"]
+    assert entry.unique_id == f"{ACCOUNT}_{REGION}"
+    await hass.async_block_till_done()
+    assert hass.states.get("camera.backyard") is not None
+    assert hass.states.get("camera.front_door") is None
+
+
+async def test_wrong_secret_is_invalid_auth(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """A refused signature shows invalid_auth; fixing it goes on."""
+    flow_id = await _start(hass)
+    bad = {**entry_data(emulator), CONF_SECRET_ACCESS_KEY: "not-the-secret"}
+    result = await hass.config_entries.flow.async_configure(flow_id, bad)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, entry_data(emulator)
+    )
+    assert result["step_id"] == "streams"
+
+
+async def test_unknown_key_is_invalid_auth(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """An access key AWS does not know is invalid_auth too."""
+    flow_id = await _start(hass)
+    bad = {**entry_data(emulator), CONF_ACCESS_KEY_ID: "AKIAUNKNOWN000000000"}
+    result = await hass.config_entries.flow.async_configure(flow_id, bad)
+    assert result["errors"] == {"base": "invalid_auth"}
+
+
+async def test_unreachable_is_cannot_connect(
+    hass: HomeAssistant, emulator: EmulatorProcess, unused_tcp_port: int
+) -> None:
+    """Nothing listening at the endpoint: cannot_connect."""
+    flow_id = await _start(hass)
+    bad = {
+        **entry_data(emulator),
+        CONF_ENDPOINT_URL: f"http://127.0.0.1:{unused_tcp_port}",
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, bad)
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_bad_endpoint_url(hass: HomeAssistant, emulator: EmulatorProcess) -> None:
+    """An endpoint that is not a URL is refused before any call."""
+    flow_id = await _start(hass)
+    bad = {**entry_data(emulator), CONF_ENDPOINT_URL: "kinesis.local"}
+    result = await hass.config_entries.flow.async_configure(flow_id, bad)
+    assert result["errors"] == {CONF_ENDPOINT_URL: "invalid_endpoint"}
+
+
+async def test_unexpected_error_is_unknown(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """A bug (not an AWS error) shows unknown and is logged.
+
+    Mocked: the emulator only produces AWS-shaped errors, never a Python bug.
+    """
+    flow_id = await _start(hass)
+    with patch(
+        "custom_components.kinesis_video.config_flow.KinesisVideoClient.list_streams",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, entry_data(emulator)
+        )
+    assert result["errors"] == {"base": "unknown"}
+
+
+async def test_service_error_is_cannot_connect(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """The service failing (5xx, every retry) is cannot_connect."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "ListStreams", "error": "InternalFailure", "count": 20},
+    )
+    flow_id = await _start(hass)
+    with patch("custom_components.kinesis_video.api.RetryPolicy.delay", return_value=0):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, entry_data(emulator)
+        )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_streams_by_arn_when_listing_is_denied(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """Keys that may not list streams can still add streams by ARN."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
+    )
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, entry_data(emulator)
+    )
+    assert result["step_id"] == "streams"
+    assert result["description_placeholders"]["count"] == "0"
+    # Nothing chosen: an error, not an empty entry.
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["errors"] == {"base": "no_streams"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: "not-an-arn"}
+    )
+    assert result["errors"] == {CONF_MANUAL_ARNS: "invalid_arn"}
+    other_region = stream_arns["front-door"].replace(REGION, "eu-west-1")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: other_region}
+    )
+    assert result["errors"] == {CONF_MANUAL_ARNS: "wrong_region"}
+    missing = stream_arns["front-door"].replace("front-door", "no-such-stream")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: missing}
+    )
+    assert result["errors"] == {CONF_MANUAL_ARNS: "stream_not_found"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {CONF_MANUAL_ARNS: f"{stream_arns['front-door']}\n{stream_arns['backyard']}"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_STREAMS] == [
+        stream_arns["front-door"],
+        stream_arns["backyard"],
+    ]
+
+
+async def test_mixed_accounts_refused(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """Streams of two accounts cannot share one entry."""
+    flow_id = await _start(hass)
+    await hass.config_entries.flow.async_configure(flow_id, entry_data(emulator))
+    foreign = stream_arns["backyard"].replace(ACCOUNT, "999999999999")
+    with patch(
+        "custom_components.kinesis_video.config_flow.KinesisVideoClient.describe_stream"
+    ) as describe:
+        # The emulator has one account; a foreign stream can only be faked.
+        describe.return_value.arn = foreign
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            {CONF_STREAMS: [stream_arns["front-door"]], CONF_MANUAL_ARNS: foreign},
+        )
+    assert result["errors"] == {"base": "mixed_accounts"}
+
+
+async def test_already_configured(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+) -> None:
+    """A second entry for the same account and region aborts."""
+    config_entry.add_to_hass(hass)
+    flow_id = await _start(hass)
+    await hass.config_entries.flow.async_configure(flow_id, entry_data(emulator))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_STREAMS: [stream_arns["backyard"]]}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reauth(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Rotated keys: the entry starts reauth, new keys of the same account fix it."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": "AKIANEWKEY0000000001", "secret_key": "new-secret"},
+    )
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "remove": True},
+    )
+    await setup_entry(hass, config_entry)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    flow_id = flows[0]["flow_id"]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_ACCESS_KEY_ID: emulator.access_key,
+            CONF_SECRET_ACCESS_KEY: "still-wrong",
+        },
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_ACCESS_KEY_ID: "AKIANEWKEY0000000001",
+            CONF_SECRET_ACCESS_KEY: "new-secret",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert config_entry.data[CONF_ACCESS_KEY_ID] == "AKIANEWKEY0000000001"
+    await hass.async_block_till_done()
+    assert hass.states.get("camera.front_door") is not None
+
+
+async def test_reauth_other_account_aborts(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Keys that list another account's streams cannot take over the entry.
+
+    Mocked listing: reauth keeps the entry's endpoint and one emulator serves one
+    account, so a second account's streams can only be faked here (the real
+    second-account case is covered by test_reconfigure_other_account_aborts).
+    """
+    await setup_entry(hass, config_entry)
+    foreign = config_entry.options[CONF_STREAMS][0].replace(ACCOUNT, "999999999999")
+    result = await config_entry.start_reauth_flow(hass)
+    with patch(
+        "custom_components.kinesis_video.config_flow.KinesisVideoClient.list_streams"
+    ) as list_streams:
+        list_streams.return_value = [type("Info", (), {"arn": foreign})()]
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                CONF_ACCESS_KEY_ID: emulator.access_key,
+                CONF_SECRET_ACCESS_KEY: emulator.secret_key,
+            },
+        )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+
+
+async def test_reconfigure_other_account_aborts(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """An endpoint and keys that reach another AWS account are refused."""
+    await setup_entry(hass, config_entry)
+    result = await config_entry.start_reconfigure_flow(hass)
+    with EmulatorProcess(
+        "--streams", "garage", "--account-id", "999999999999"
+    ) as other:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], entry_data(other)
+        )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account_or_region"
+    assert config_entry.data == entry_data(emulator)
+
+
+async def test_reconfigure(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """New keys or endpoint for the same account and region."""
+    await setup_entry(hass, config_entry)
+    result = await config_entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    bad = {**entry_data(emulator), CONF_SECRET_ACCESS_KEY: "wrong"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], entry_data(emulator)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def test_reconfigure_other_region_aborts(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Switching the region would reach other streams: refused."""
+    await setup_entry(hass, config_entry)
+    result = await config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**entry_data(emulator), CONF_REGION: "eu-west-1"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account_or_region"
+
+
+async def test_options_add_and_remove_streams(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+) -> None:
+    """Removing a stream drops its device; adding one brings a camera, no restart."""
+    await setup_entry(hass, config_entry)
+    devices = dr.async_get(hass)
+    assert len(dr.async_entries_for_config_entry(devices, config_entry.entry_id)) == 2
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_STREAMS: [stream_arns["front-door"]],
+            CONF_HLS_CONTAINER: "MPEG_TS",
+            CONF_URL_LIFETIME: 600,
+            CONF_TIMESTAMP_TYPE: "PRODUCER_TIMESTAMP",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert config_entry.options[CONF_HLS_CONTAINER] == "MPEG_TS"
+    assert config_entry.options[CONF_URL_LIFETIME] == 600
+    remaining = dr.async_entries_for_config_entry(devices, config_entry.entry_id)
+    assert [d.name for d in remaining] == ["front-door"]
+    assert hass.states.get("camera.backyard") is None or (
+        hass.states.get("camera.backyard").state == "unavailable"
+    )
+
+    await admin(hass, emulator, "POST", "streams", {"name": "garage", "history": 60})
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    listed = {
+        o["value"] for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
+    }
+    garage = next(a for a in listed if "/garage/" in a)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_STREAMS: [stream_arns["front-door"], garage],
+            CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+            CONF_URL_LIFETIME: 3600,
+            CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert hass.states.get("camera.garage") is not None
+    names = {
+        d.name
+        for d in dr.async_entries_for_config_entry(devices, config_entry.entry_id)
+    }
+    assert names == {"front-door", "garage"}
+
+
+async def test_options_errors(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+) -> None:
+    """Typed ARNs are checked in the options too; nothing chosen is refused."""
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    base = {
+        CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+        CONF_URL_LIFETIME: 3600,
+        CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**base, CONF_STREAMS: []}
+    )
+    assert result["errors"] == {"base": "no_streams"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**base, CONF_STREAMS: [], CONF_MANUAL_ARNS: "arn:aws:nope"}
+    )
+    assert result["errors"] == {CONF_MANUAL_ARNS: "invalid_arn"}
+
+
+@pytest.mark.parametrize("denied", [True])
+async def test_options_when_listing_fails(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+    denied: bool,
+) -> None:
+    """Keys that may not list: the configured streams stay choosable."""
+    await setup_entry(hass, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
+    )
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    offered = {
+        o["value"] for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
+    }
+    assert offered == set(config_entry.options[CONF_STREAMS])
