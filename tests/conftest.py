@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +17,28 @@ import custom_components.kinesis_video  # noqa: F401
 from kvs_emulator.testing import EmulatorProcess
 
 EMULATOR_STREAMS = "front-door,backyard"
+
+
+def _import_camera_without_turbojpeg_noise() -> None:
+    """Import the camera component's image helpers once, quietly if need be.
+
+    They load libturbojpeg (a system library Home Assistant's images ship) at
+    import and log a traceback when it is missing, then fall back to Pillow. On a
+    machine without it that traceback would sit in every run's log; it says
+    nothing about this integration, so only that one record is dropped.
+    """
+    if ctypes.util.find_library("turbojpeg") is not None:
+        return
+    img_util_logger = logging.getLogger("homeassistant.components.camera.img_util")
+    previous = img_util_logger.disabled
+    img_util_logger.disabled = True
+    try:
+        import homeassistant.components.camera.img_util  # noqa: F401
+    finally:
+        img_util_logger.disabled = previous
+
+
+_import_camera_without_turbojpeg_noise()
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.typing import ConfigType
 
+from . import services
 from .api import AwsCredentials, KinesisVideoClient, KinesisVideoError, parse_stream_arn
 from .const import (
     CONF_ACCESS_KEY_ID,
@@ -22,8 +27,16 @@ from .coordinator import (
     KinesisVideoCoordinator,
     KinesisVideoData,
 )
+from .health import StreamHealthCoordinator
 
-PLATFORMS: list[Platform] = [Platform.CAMERA]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.CAMERA, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the archive actions (once, whatever the entries)."""
+    services.async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(
@@ -50,7 +63,16 @@ async def async_setup_entry(
     except Exception:
         await client.close()
         raise
-    entry.runtime_data = KinesisVideoData(client=client, coordinator=coordinator)
+    health = {
+        arn: StreamHealthCoordinator(hass, entry, client, arn)
+        for arn in coordinator.stream_arns
+    }
+    entry.runtime_data = KinesisVideoData(
+        client=client, coordinator=coordinator, health=health
+    )
+    # One ListFragments per stream, all at once; a failure leaves the health
+    # sensors unavailable until the next poll instead of failing the setup.
+    await asyncio.gather(*(poll.async_refresh() for poll in health.values()))
     _remove_stale(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Streams added or removed in the options: devices and entities follow.

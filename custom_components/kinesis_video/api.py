@@ -11,9 +11,11 @@ import base64
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self
 
 import boto3
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         KinesisVideoArchivedMediaClient as MediaClient,
     )
     from mypy_boto3_kinesis_video_archived_media.type_defs import (
+        GetClipInputTypeDef,
         GetDASHStreamingSessionURLInputTypeDef,
         GetHLSStreamingSessionURLInputTypeDef,
         GetImagesInputTypeDef,
@@ -59,6 +62,13 @@ ImageFormat = Literal["JPEG", "PNG"]
 
 LIST_FRAGMENTS_PAGE: Final = 1000  # ListFragments' MaxResults ceiling
 LIST_STREAMS_PAGE: Final = 1000
+# ListFragments allows 5 TPS per stream: pace a little under it (rate and burst),
+# so network jitter never lets two calls reach the service too close together.
+LIST_FRAGMENTS_TPS: Final = 4.5
+LIST_FRAGMENTS_BURST: Final = 4
+GET_CLIP_INTERVAL_S: Final = 1.0  # GetClip allows 1 TPS per stream
+MEDIA_FRAGMENTS_BATCH: Final = 1000  # GetMediaForFragmentList's ceiling
+DOWNLOAD_CHUNK: Final = 1024 * 1024  # bytes read and written at a time
 # GetImages bills per image: a 6 s window sampled every 3 s asks for at most three
 # timestamps; the one at "now" is usually still being ingested (NO_MEDIA), so the
 # newest complete frame costs about two images.
@@ -331,6 +341,32 @@ async def _all_pages[R: Mapping[str, Any]](
     return pages
 
 
+def _payload_to_file(
+    response: Mapping[str, Any], path: Path, offset: int
+) -> dict[str, Any]:
+    """Stream a response's ``Payload`` into ``path`` from ``offset`` (executor).
+
+    The file is cut back to ``offset`` first, so a retried attempt never leaves
+    bytes of the failed one. An answer flagged as an error (wrong endpoint, HTTP
+    200) is not written. Returns the response metadata and ``BytesWritten``.
+    """
+    payload = response["Payload"]
+    metadata = response.get("ResponseMetadata", {})
+    result: dict[str, Any] = {"ResponseMetadata": metadata, "BytesWritten": 0}
+    try:
+        if "x-amzn-errortype" in metadata.get("HTTPHeaders", {}):
+            return result
+        with path.open("r+b" if offset else "wb") as file:
+            file.seek(offset)
+            file.truncate()
+            for chunk in payload.iter_chunks(DOWNLOAD_CHUNK):
+                file.write(chunk)
+                result["BytesWritten"] += len(chunk)
+    finally:
+        payload.close()
+    return result
+
+
 def _translate(
     err: BotoCoreError | ClientError,
     operation: str,
@@ -368,6 +404,30 @@ def _translate(
     return ServiceError(f"{operation}: {type(err).__name__}")
 
 
+class _TokenBucket:
+    """Paces calls on the loop's clock so a per-stream TPS limit is never hit."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    async def take(self) -> None:
+        """Wait for a token, then spend it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            if self._last is not None:
+                elapsed = max(0.0, now - self._last)
+                self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await asyncio.sleep((1 - self._tokens) / self._rate)
+
+
 class KinesisVideoClient:
     """One per config entry: boto3 clients, endpoint cache, retries."""
 
@@ -392,6 +452,10 @@ class KinesisVideoClient:
         self._media_clients: dict[str, MediaClient] = {}
         # boto3 sessions are not thread-safe: create clients one at a time.
         self._client_lock = asyncio.Lock()
+        # Stream ARN -> pacing of its ListFragments calls (shared by every caller).
+        self._list_buckets: dict[str, _TokenBucket] = {}
+        # (stream ARN, operation) -> time.monotonic() when the last call ended.
+        self._call_ended: dict[tuple[str, str], float] = {}
 
     @classmethod
     async def create(
@@ -424,7 +488,14 @@ class KinesisVideoClient:
             )
             return session, control
 
-        session, control = await run(build)
+        try:
+            session, control = await run(build)
+        except (BotoCoreError, ValueError) as err:
+            # e.g. a region or endpoint URL botocore cannot use.
+            raise InvalidArgumentError(
+                f"Cannot set up a client: {type(err).__name__}",
+                aws_code=type(err).__name__,
+            ) from err
         return cls(
             credentials,
             session=session,
@@ -525,10 +596,16 @@ class KinesisVideoClient:
         *,
         not_found: type[KinesisVideoError],
         required: str | None = None,
+        before: Callable[[], Awaitable[None]] | None = None,
     ) -> R:
-        """A data-plane call; one immediate retry on a fresh endpoint if it moved."""
+        """A data-plane call; one immediate retry on a fresh endpoint if it moved.
+
+        ``before`` runs ahead of every attempt (e.g. to pace the calls).
+        """
 
         async def once() -> R:
+            if before is not None:
+                await before()
             client = await self._media_client(await self._endpoint(arn, api))
             try:
                 return await self._call(
@@ -701,6 +778,7 @@ class KinesisVideoClient:
                 "ListFragments",
                 lambda client: client.list_fragments(**params),
                 not_found=StreamNotFoundError,
+                before=lambda: self._list_bucket(arn).take(),
             )
 
         # Keyed by number: an eventually consistent listing may repeat one.
@@ -726,6 +804,42 @@ class KinesisVideoClient:
         if limit is not None and len(fragments) > limit:
             return fragments[:limit], True
         return fragments, False
+
+    def _list_bucket(self, arn: str) -> _TokenBucket:
+        if (bucket := self._list_buckets.get(arn)) is None:
+            bucket = _TokenBucket(LIST_FRAGMENTS_TPS, LIST_FRAGMENTS_BURST)
+            self._list_buckets[arn] = bucket
+        return bucket
+
+    async def has_fragments(
+        self,
+        arn: str,
+        start: datetime,
+        end: datetime,
+        *,
+        timestamp_type: TimestampType = "SERVER_TIMESTAMP",
+    ) -> bool:
+        """Whether any fragment starts in [start, end]: one call, one result."""
+        params: ListFragmentsInputTypeDef = {
+            "StreamARN": arn,
+            "MaxResults": 1,
+            "FragmentSelector": {
+                "FragmentSelectorType": timestamp_type,
+                "TimestampRange": {
+                    "StartTimestamp": _aware(start),
+                    "EndTimestamp": _aware(end),
+                },
+            },
+        }
+        response = await self._data(
+            arn,
+            "LIST_FRAGMENTS",
+            "ListFragments",
+            lambda client: client.list_fragments(**params),
+            not_found=StreamNotFoundError,
+            before=lambda: self._list_bucket(arn).take(),
+        )
+        return bool(response.get("Fragments"))
 
     async def get_images(
         self,
@@ -795,6 +909,108 @@ class KinesisVideoClient:
         return next(
             (i.content for i in reversed(images) if i.content is not None), None
         )
+
+    # -- downloads to files ---------------------------------------------------
+
+    async def _pace(self, arn: str, operation: str, interval_s: float) -> None:
+        """Wait until ``interval_s`` has passed since the last such call ended.
+
+        Counting from the end of the previous call keeps the service's own gap
+        between the two requests at least ``interval_s``, whatever the latency.
+        """
+        last = self._call_ended.get((arn, operation))
+        if last is not None and (wait := last + interval_s - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
+    async def _download(
+        self,
+        arn: str,
+        api: APINameType,
+        operation: str,
+        download: Callable[[MediaClient], dict[str, Any]],
+        interval_s: float,
+    ) -> int:
+        """A paced, retried data-plane download run in one executor job."""
+
+        def run(client: MediaClient) -> dict[str, Any]:
+            try:
+                return download(client)
+            finally:
+                self._call_ended[(arn, operation)] = time.monotonic()
+
+        response = await self._data(
+            arn,
+            api,
+            operation,
+            run,
+            not_found=NoMediaError,
+            before=lambda: self._pace(arn, operation, interval_s),
+        )
+        return int(response["BytesWritten"])
+
+    async def get_clip_to_file(
+        self,
+        arn: str,
+        start: datetime,
+        end: datetime,
+        path: Path,
+        *,
+        timestamp_type: TimestampType = "SERVER_TIMESTAMP",
+    ) -> int:
+        """GetClip for [start, end] streamed into ``path``; the bytes written.
+
+        The service returns at most the first 200 fragments / 100 MB of the
+        range: split longer ranges. The download runs in one executor job, in
+        chunks, so memory stays flat. Every attempt rewrites ``path`` from its
+        start; calls are paced to GetClip's 1 TPS per stream.
+        """
+        start, end = _aware(start), _aware(end)
+        params: GetClipInputTypeDef = {
+            "StreamARN": arn,
+            "ClipFragmentSelector": {
+                "FragmentSelectorType": timestamp_type,
+                "TimestampRange": {"StartTimestamp": start, "EndTimestamp": end},
+            },
+        }
+
+        def download(client: MediaClient) -> dict[str, Any]:
+            return _payload_to_file(client.get_clip(**params), path, 0)
+
+        return await self._download(
+            arn, "GET_CLIP", "GetClip", download, GET_CLIP_INTERVAL_S
+        )
+
+    async def get_media_for_fragments_to_file(
+        self, arn: str, numbers: list[str], path: Path
+    ) -> int:
+        """GetMediaForFragmentList into ``path`` (Matroska), 1000 numbers a call.
+
+        The service sends each fragment as a Matroska segment of its own, so the
+        batches simply follow each other in the file. A failed batch is retried
+        from the offset where it began. Returns the bytes written.
+        """
+        if not numbers:
+            raise InvalidArgumentError("No fragment numbers given.")
+        total = 0
+        for first in range(0, len(numbers), MEDIA_FRAGMENTS_BATCH):
+            batch = numbers[first : first + MEDIA_FRAGMENTS_BATCH]
+
+            def download(
+                client: MediaClient, batch: list[str] = batch, offset: int = total
+            ) -> dict[str, Any]:
+                response = client.get_media_for_fragment_list(
+                    StreamARN=arn, Fragments=batch
+                )
+                return _payload_to_file(response, path, offset)
+
+            total += await self._download(
+                arn,
+                "GET_MEDIA_FOR_FRAGMENT_LIST",
+                "GetMediaForFragmentList",
+                download,
+                0.0,
+            )
+        return total
 
     async def close(self) -> None:
         """Close the connection pools of every botocore client."""

@@ -7,11 +7,16 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from aiohttp import ClientError, ClientTimeout
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.components.stream import Stream
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    async_track_point_in_utc_time,
+    async_track_time_interval,
+)
 from homeassistant.util import dt as dt_util
 
 from .api import (
@@ -26,6 +31,7 @@ from .const import (
     CONF_URL_LIFETIME,
     DEFAULT_HLS_CONTAINER,
     DEFAULT_URL_LIFETIME,
+    SESSION_CHECK_INTERVAL,
     STILL_CACHE_SECONDS,
     URL_REFRESH_MARGIN,
     URL_RETRY_MAX,
@@ -73,6 +79,8 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self._attr_unique_id = arn
         self._session: SessionUrl | None = None
         self._cancel_refresh: Callable[[], None] | None = None
+        self._cancel_watchdog: Callable[[], None] | None = None
+        self._refreshing = False
         self._retry_delay = URL_RETRY_MIN
         self._stills: dict[tuple[int | None, int | None], tuple[float, bytes]] = {}
 
@@ -130,41 +138,60 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
 
     async def _async_refresh(self, _now: datetime) -> None:
         """Before the URL expires, give the running stream a fresh one."""
-        self._cancel_refresh = None
+        if self._cancel_refresh is not None:
+            self._cancel_refresh()
+            self._cancel_refresh = None
         if self.stream is None:
             # Nobody is watching: fetch a URL only when someone does.
             self._session = None
             return
-        if (session := await self._async_new_session()) is not None:
+        self._refreshing = True
+        try:
+            session = await self._async_new_session()
+        finally:
+            self._refreshing = False
+        if session is not None and self.stream is not None:
             _LOGGER.debug("Refreshed the live URL of %s", self.stream_name)
             self.stream.update_source(session.url)
 
     async def async_create_stream(self) -> Stream | None:
-        """Create the stream and watch its state: a dead URL gets replaced."""
+        """Create the stream and start watching its session URL."""
         stream = await super().async_create_stream()
-        if stream is not None:
-            stream.set_update_callback(self._async_stream_state_changed)
+        if stream is not None and self._cancel_watchdog is None:
+            self._cancel_watchdog = async_track_time_interval(
+                self.hass, self._async_check_session, SESSION_CHECK_INTERVAL
+            )
         return stream
 
-    @callback
-    def _async_stream_state_changed(self) -> None:
-        """The stream worker failed (e.g. 403 on a revoked session): new URL."""
-        self.async_write_ha_state()
-        if (
-            self.stream is not None
-            and not self.stream.available
-            and self._cancel_refresh is not None
-            and self._session is not None
-        ):
-            # Refresh now instead of at expiry; back-off limits repeats.
-            self._schedule_refresh(dt_util.utcnow() + self._next_retry_delay())
+    async def _async_check_session(self, _now: datetime) -> None:
+        """Replace a session KVS closed early (403), e.g. revoked by an 11th one.
+
+        Home Assistant's stream worker (FFmpeg) keeps retrying a refused playlist
+        without reporting it, so the camera checks the playlist itself: one small
+        GET every 30 s, only while a stream exists.
+        """
+        session = self._session
+        if self.stream is None or session is None or self._refreshing:
+            return
+        try:
+            async with async_get_clientsession(self.hass).get(
+                session.url, timeout=ClientTimeout(total=10)
+            ) as response:
+                status = response.status
+        except (ClientError, TimeoutError) as err:
+            _LOGGER.debug("Cannot check the live URL of %s: %s", self.stream_name, err)
+            return
+        if status in (401, 403):
+            _LOGGER.debug("Live URL of %s was refused (%s)", self.stream_name, status)
+            await self._async_refresh(dt_util.utcnow())
 
     async def async_will_remove_from_hass(self) -> None:
-        """Stop the refresh timer."""
+        """Stop the refresh timer and the session check."""
         await super().async_will_remove_from_hass()
-        if self._cancel_refresh is not None:
-            self._cancel_refresh()
-            self._cancel_refresh = None
+        for cancel in (self._cancel_refresh, self._cancel_watchdog):
+            if cancel is not None:
+                cancel()
+        self._cancel_refresh = self._cancel_watchdog = None
 
     # -- stills -----------------------------------------------------------------
 

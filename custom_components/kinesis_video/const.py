@@ -38,7 +38,14 @@ URL_REFRESH_MARGIN: Final = timedelta(seconds=60)
 # After a failed refresh, try again after this (doubling up to the maximum).
 URL_RETRY_MIN: Final = timedelta(seconds=10)
 URL_RETRY_MAX: Final = timedelta(minutes=5)
+# While a stream runs, check its session URL this often (KVS may close a session
+# early, e.g. when an 11th session is opened for the stream).
+SESSION_CHECK_INTERVAL: Final = timedelta(seconds=30)
 # Stills come from GetImages, charged per image: reuse one this long.
 STILL_CACHE_SECONDS: Final = 30.0
 # Stream status (DescribeStream) poll; the control plane allows far more.
 STATUS_POLL_INTERVAL: Final = timedelta(minutes=5)
+# Stream health: ListFragments over the last minute, twice a minute per stream.
+# A fragment that started within the window means the camera is sending.
+HEALTH_POLL_INTERVAL: Final = timedelta(seconds=30)
+HEALTH_WINDOW: Final = timedelta(seconds=60)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -20,6 +21,9 @@ from .api import (
 )
 from .const import CONF_STREAMS, DOMAIN, STATUS_POLL_INTERVAL
 
+if TYPE_CHECKING:
+    from .health import StreamHealthCoordinator
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -29,6 +33,8 @@ class KinesisVideoData:
 
     client: KinesisVideoClient
     coordinator: KinesisVideoCoordinator
+    # Stream ARN -> its health coordinator (ListFragments over the last minute).
+    health: dict[str, StreamHealthCoordinator] = field(default_factory=dict)
 
 
 type KinesisVideoConfigEntry = ConfigEntry[KinesisVideoData]
@@ -54,6 +60,9 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
             update_interval=STATUS_POLL_INTERVAL,
         )
         self.client = client
+        # Last known "usable" state per stream, to log changes once (the
+        # coordinator itself logs once when the service is unreachable).
+        self._usable: dict[str, bool] = {}
 
     @property
     def stream_arns(self) -> list[str]:
@@ -79,7 +88,21 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                     translation_placeholders={"error": str(err)},
                 ) from err
         self._update_retention_issues(result)
+        self._log_changes(result)
         return result
+
+    def _log_changes(self, streams: dict[str, StreamInfo | None]) -> None:
+        """Log once when a stream goes away or stops being ACTIVE, once when back."""
+        for arn, info in streams.items():
+            usable = info is not None and info.status == "ACTIVE"
+            before = self._usable.get(arn, True)
+            name = arn.split("/")[1]
+            if before and not usable:
+                why = "deleted" if info is None else f"status {info.status}"
+                _LOGGER.info("Stream %s is unavailable: %s", name, why)
+            elif usable and not before:
+                _LOGGER.info("Stream %s is available again", name)
+            self._usable[arn] = usable
 
     def _update_retention_issues(self, streams: dict[str, StreamInfo | None]) -> None:
         """Raise a repair issue for each stream that keeps no archive."""

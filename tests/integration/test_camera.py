@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.kinesis_video.camera import KinesisVideoCamera
 from custom_components.kinesis_video.const import (
     DOMAIN,
+    SESSION_CHECK_INTERVAL,
     STATUS_POLL_INTERVAL,
     URL_REFRESH_MARGIN,
 )
@@ -119,10 +120,10 @@ async def test_refused_keys_start_reauth(
     assert [f["context"]["source"] for f in flows] == ["reauth"]
 
 
-async def _segments_after(stream_output: object, count: int) -> int:
+async def _segments_after(stream_output: object, count: int, wait: float = 30) -> int:
     """Wait (real time: the worker reads live video) until ``count`` more segments."""
     start = stream_output.last_sequence  # type: ignore[attr-defined]
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(wait):
         while stream_output.last_sequence < start + count:  # type: ignore[attr-defined]
             await stream_output.recv()  # type: ignore[attr-defined]
     return int(stream_output.last_sequence)  # type: ignore[attr-defined]
@@ -354,3 +355,65 @@ async def test_diagnostics_redacts_secrets(
     assert "SessionToken" not in text
     assert result["entry"]["data"]["secret_access_key"] == "**REDACTED**"
     assert len(result["streams"]) == 2
+
+
+async def test_revoked_session_replaced(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A session KVS closed early (the 11th session revokes the oldest) is replaced.
+
+    FFmpeg keeps retrying a refused playlist without reporting it, so while a
+    stream exists the camera checks its URL every 30 s and swaps in a new one on
+    403. The stream is created but not started: what is tested is the camera's
+    check and the URL it hands the stream, not FFmpeg's retry loop.
+    """
+    assert await async_setup_component(hass, "stream", {})
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    stream = await camera.async_create_stream()
+    assert stream is not None
+    first = camera._session
+    assert first is not None
+
+    async def tick() -> None:
+        freezer.tick(SESSION_CHECK_INTERVAL)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    await tick()  # the URL still works: nothing changes
+    assert camera._session is first
+
+    def open_ten_sessions() -> None:
+        client = boto3.client("kinesis-video-archived-media", **emulator.boto3_kwargs())
+        for _ in range(10):
+            client.get_hls_streaming_session_url(
+                StreamName="front-door", PlaybackMode="LIVE"
+            )
+
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    await hass.async_add_executor_job(open_ten_sessions)
+    await tick()
+    assert camera._session is not first
+    assert stream.source == camera._session.url
+    assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == 12
+
+
+async def test_remove_device_only_when_unconfigured(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """Users may delete a device only once its stream is no longer configured."""
+    from custom_components.kinesis_video import async_remove_config_entry_device
+
+    await setup_entry(hass, config_entry)
+    entity = er.async_get(hass).async_get("camera.front_door")
+    assert entity is not None
+    device = dr.async_get(hass).async_get(entity.device_id or "")
+    assert device is not None
+    assert not await async_remove_config_entry_device(hass, config_entry, device)
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, "streams": []}
+    )
+    assert await async_remove_config_entry_device(hass, config_entry, device)

@@ -1,0 +1,41 @@
+"""Binary sensors: whether each stream is receiving video."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import KinesisVideoConfigEntry
+from .health import KinesisVideoHealthEntity
+
+# Coordinators do the polling; entities only read their data.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: KinesisVideoConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """One "receiving video" sensor per stream."""
+    data = entry.runtime_data
+    async_add_entities(
+        ReceivingVideoSensor(data.coordinator, health, "receiving_video")
+        for health in data.health.values()
+    )
+
+
+class ReceivingVideoSensor(KinesisVideoHealthEntity, BinarySensorEntity):
+    """On while fragments arrive: one started within the last minute."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the last poll saw a recent fragment."""
+        data = self.health.data
+        return None if data is None else data.receiving

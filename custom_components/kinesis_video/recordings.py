@@ -1,0 +1,185 @@
+"""What a stream recorded: fragments merged into spans, listed fast and cached.
+
+No Home Assistant imports: the media browser and ``scripts/bench_browse.py`` share
+this code path. KVS returns ListFragments pages in no order, even across pages, so a
+listing cannot be split by pages; it is split by time instead (one sub-range per
+hour), and the sub-ranges are listed concurrently, a few at a time per stream. The
+API layer paces every ListFragments call to the service's 5 TPS per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from .api import Fragment, KinesisVideoClient, TimestampType
+
+# ON_DEMAND HLS playlists hold at most this many fragments (and 24 h).
+MAX_PLAYLIST_FRAGMENTS: Final = 5000
+MAX_PLAYLIST_RANGE: Final = timedelta(hours=24)
+# A pause this short between fragments is no gap.
+GAP_TOLERANCE: Final = timedelta(seconds=1)
+# Sub-ranges listed at once per stream (each is paced by the API layer anyway).
+LIST_CONCURRENCY: Final = 3
+CACHE_SECONDS: Final = 60.0
+HOUR: Final = timedelta(hours=1)
+# EndTimestamp is inclusive: a sub-range [a, b) is asked for as [a, b - 1 ms].
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Continuous video from ``start`` to ``end`` made of ``fragments`` fragments."""
+
+    start: datetime
+    end: datetime
+    fragments: int
+
+
+def fragment_start(fragment: Fragment, timestamp_type: TimestampType) -> datetime:
+    """A fragment's start on the chosen clock."""
+    if timestamp_type == "PRODUCER_TIMESTAMP":
+        return fragment.producer_timestamp
+    return fragment.server_timestamp
+
+
+def merge_spans(
+    fragments: Sequence[Fragment],
+    timestamp_type: TimestampType,
+    *,
+    tolerance: timedelta = GAP_TOLERANCE,
+    max_fragments: int = MAX_PLAYLIST_FRAGMENTS,
+    max_range: timedelta = MAX_PLAYLIST_RANGE,
+) -> list[Span]:
+    """Merge fragments (oldest first) into continuous spans.
+
+    A span ends where the next fragment starts more than ``tolerance`` after the
+    previous one ended, and is cut where one ON_DEMAND playlist could not hold it.
+    """
+    spans: list[Span] = []
+    start: datetime | None = None
+    end = count = None
+    for fragment in fragments:
+        begin = fragment_start(fragment, timestamp_type)
+        finish = begin + timedelta(milliseconds=fragment.duration_ms)
+        if (
+            start is None
+            or end is None
+            or count is None
+            or begin - end > tolerance
+            or count >= max_fragments
+            or finish - start > max_range
+        ):
+            if start is not None and end is not None and count is not None:
+                spans.append(Span(start, end, count))
+            start, end, count = begin, finish, 1
+            continue
+        end, count = max(end, finish), count + 1
+    if start is not None and end is not None and count is not None:
+        spans.append(Span(start, end, count))
+    return spans
+
+
+def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive sub-ranges of at most an hour."""
+    ranges: list[tuple[datetime, datetime]] = []
+    while start < end:
+        ranges.append((start, min(start + HOUR, end)))
+        start += HOUR
+    return ranges
+
+
+class RecordingIndex:
+    """Lists recordings of streams, concurrently per sub-range, cached briefly."""
+
+    def __init__(
+        self,
+        client: KinesisVideoClient,
+        *,
+        concurrency: int = LIST_CONCURRENCY,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Use ``client`` for the listings."""
+        self.client = client
+        self._concurrency = concurrency
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._fragments: dict[
+            tuple[str, datetime, datetime, str], tuple[float, list[Fragment]]
+        ] = {}
+        self._probes: dict[tuple[str, datetime, datetime, str], tuple[float, bool]] = {}
+
+    def _semaphore(self, arn: str) -> asyncio.Semaphore:
+        if (semaphore := self._semaphores.get(arn)) is None:
+            semaphore = asyncio.Semaphore(self._concurrency)
+            self._semaphores[arn] = semaphore
+        return semaphore
+
+    def _fresh(self, stamp: float) -> bool:
+        return self._clock() - stamp < self._cache_seconds
+
+    def _prune(self) -> None:
+        """Drop stale entries, so the caches never outgrow what was browsed lately."""
+        for cache in (self._fragments, self._probes):
+            for key in [k for k, (stamp, _) in cache.items() if not self._fresh(stamp)]:
+                del cache[key]
+
+    async def fragments(
+        self,
+        arn: str,
+        start: datetime,
+        end: datetime,
+        timestamp_type: TimestampType,
+    ) -> list[Fragment]:
+        """Fragments starting in [start, end), oldest first (one sub-range)."""
+        key = (arn, start, end, timestamp_type)
+        cached = self._fragments.get(key)
+        if cached is not None and self._fresh(cached[0]):
+            return cached[1]
+        async with self._semaphore(arn):
+            found, _ = await self.client.list_fragments(
+                arn, start, end - _ONE_MS, timestamp_type=timestamp_type
+            )
+        self._prune()
+        self._fragments[key] = (self._clock(), found)
+        return found
+
+    async def fragments_by_hour(
+        self,
+        arn: str,
+        start: datetime,
+        end: datetime,
+        timestamp_type: TimestampType,
+    ) -> list[tuple[datetime, datetime, list[Fragment]]]:
+        """[start, end) listed hour by hour, concurrently: (from, to, fragments)."""
+        ranges = split_hours(start, end)
+        results = await asyncio.gather(
+            *(self.fragments(arn, a, b, timestamp_type) for a, b in ranges)
+        )
+        return [(a, b, found) for (a, b), found in zip(ranges, results, strict=True)]
+
+    async def has_recordings(
+        self,
+        arn: str,
+        start: datetime,
+        end: datetime,
+        timestamp_type: TimestampType,
+    ) -> bool:
+        """Whether any fragment starts in [start, end): one small call, cached."""
+        key = (arn, start, end, timestamp_type)
+        cached = self._probes.get(key)
+        if cached is not None and self._fresh(cached[0]):
+            return cached[1]
+        async with self._semaphore(arn):
+            found = await self.client.has_fragments(
+                arn, start, end - _ONE_MS, timestamp_type=timestamp_type
+            )
+        self._prune()
+        self._probes[key] = (self._clock(), found)
+        return found

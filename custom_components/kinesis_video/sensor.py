@@ -1,0 +1,77 @@
+"""Sensors: when each stream last received video, and how long it keeps it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+)
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import KinesisVideoConfigEntry, KinesisVideoCoordinator
+from .entity import KinesisVideoEntity
+from .health import KinesisVideoHealthEntity
+
+# Coordinators do the polling; entities only read their data.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: KinesisVideoConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """A last-fragment and a retention sensor per stream."""
+    data = entry.runtime_data
+    entities: list[Entity] = [
+        LastFragmentSensor(data.coordinator, health, "last_fragment")
+        for health in data.health.values()
+    ]
+    entities.extend(
+        RetentionSensor(data.coordinator, arn) for arn in data.coordinator.stream_arns
+    )
+    async_add_entities(entities)
+
+
+class LastFragmentSensor(KinesisVideoHealthEntity, SensorEntity):
+    """When the newest fragment seen ended (server time).
+
+    Disabled by default: while video arrives it changes at every poll (twice a
+    minute), which the recorder would store; "Receiving video" says the same for
+    automations.
+    """
+
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_entity_registry_enabled_default = False
+
+    @property
+    def native_value(self) -> datetime | None:
+        """End of the newest fragment seen since Home Assistant started."""
+        data = self.health.data
+        return None if data is None else data.last_fragment
+
+
+class RetentionSensor(KinesisVideoEntity, SensorEntity):
+    """The stream's data retention period, from DescribeStream."""
+
+    _attr_device_class = SensorDeviceClass.DURATION
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_native_unit_of_measurement = UnitOfTime.HOURS
+    _attr_translation_key = "retention"
+
+    def __init__(self, coordinator: KinesisVideoCoordinator, arn: str) -> None:
+        """Tie the sensor to its stream."""
+        super().__init__(coordinator, arn)
+        self._attr_unique_id = f"{arn}_retention"
+
+    @property
+    def native_value(self) -> int | None:
+        """Hours of video the stream keeps (0: none)."""
+        info = self.stream_info
+        return None if info is None else info.retention_hours

@@ -1,0 +1,321 @@
+"""Media browser: account -> stream -> day -> hour -> spans, playing over HLS."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import pytest
+from homeassistant.components import media_source
+from homeassistant.components.media_source import BrowseMediaSource, Unresolvable
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kinesis_video.api import Fragment
+from custom_components.kinesis_video.const import DOMAIN
+from custom_components.kinesis_video.recordings import (
+    RecordingIndex,
+    merge_spans,
+    split_hours,
+)
+from kvs_emulator.framecode import read_frame_index
+from kvs_emulator.testing import EmulatorProcess
+
+from .conftest import admin, calls, setup_entry
+
+ROOT = f"media-source://{DOMAIN}"
+
+
+async def _browse(hass: HomeAssistant, identifier: str = "") -> BrowseMediaSource:
+    result = await media_source.async_browse_media(
+        hass, f"{ROOT}/{identifier}" if identifier else ROOT
+    )
+    assert isinstance(result, BrowseMediaSource)
+    return result
+
+
+def _ids(result: BrowseMediaSource) -> list[str]:
+    return [child.media_content_id for child in result.children or []]
+
+
+def _hour_start(value: datetime) -> datetime:
+    local = dt_util.as_local(value)
+    return local.replace(minute=0, second=0, microsecond=0)
+
+
+def _decode(url: str, frames: int) -> list[int]:
+    """Open the HLS URL with PyAV and decode a few frames (executor)."""
+    indexes: list[int] = []
+    with av.open(url, timeout=30) as container:
+        for frame in container.decode(video=0):
+            indexes.append(read_frame_index(frame.to_ndarray(format="rgb24")))
+            if len(indexes) >= frames:
+                break
+    return indexes
+
+
+async def test_browse_to_span_and_play(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Every level, a gap shown as a gap, and a span that plays."""
+    now = datetime.fromtimestamp(time.time(), UTC)
+    hour = _hour_start(now - timedelta(minutes=60))  # fully recorded, in the past
+    gap = (hour + timedelta(minutes=20), hour + timedelta(minutes=21))
+    # A second gap runs over the end of the hour: shown at its end.
+    late = (hour + timedelta(minutes=59), hour + timedelta(minutes=61))
+    # ... and two more leave a 20 s span at 45:30.
+    short = [
+        (hour + timedelta(minutes=45), hour + timedelta(minutes=45, seconds=30)),
+        (hour + timedelta(minutes=45, seconds=50), hour + timedelta(minutes=46)),
+    ]
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "streams/front-door",
+        {"gaps": [[t.timestamp() for t in pair] for pair in (gap, late, *short)]},
+    )
+    await setup_entry(hass, config_entry)
+    entry_id = config_entry.entry_id
+
+    root = await _browse(hass)
+    assert _ids(root) == [f"{ROOT}/{entry_id}"]
+    account = await _browse(hass, entry_id)
+    assert account.title == config_entry.title
+    assert _ids(account) == [
+        f"{ROOT}/{entry_id}/front-door",
+        f"{ROOT}/{entry_id}/backyard",
+    ]
+
+    stream = await _browse(hass, f"{entry_id}/front-door")
+    day = hour.date().isoformat()
+    assert f"{ROOT}/{entry_id}/front-door/{day}" in _ids(stream)
+    assert all(not c.can_play for c in stream.children or [])
+
+    day_result = await _browse(hass, f"{entry_id}/front-door/{day}")
+    hour_id = f"{entry_id}/front-door/{day}/{hour.strftime('%H%z')}"
+    assert f"{ROOT}/{hour_id}" in _ids(day_result)
+    hour_item = next(
+        c for c in day_result.children or [] if c.media_content_id.endswith(hour_id)
+    )
+    assert hour_item.title.endswith("(57 min 20 s in 4 spans)")
+
+    listing = await _browse(hass, hour_id)
+    children = listing.children or []
+    assert [c.can_play for c in children] == [True, False] * 4
+    first, hole, second = children[:3]
+    assert children[4].title.endswith("(20 s)")
+    assert children[-1].title.startswith("No video ")
+    assert hole.title.startswith("No video ")
+    assert hole.media_content_id == ROOT  # not addressable
+    start_ms, end_ms = (
+        int(v) for v in first.media_content_id.rsplit("/", 1)[1].split("-")
+    )
+    assert start_ms == hour.timestamp() * 1000
+    assert end_ms == gap[0].timestamp() * 1000
+    assert dt_util.as_local(hour).strftime("%H:%M:%S") in first.title
+    second_start = int(second.media_content_id.rsplit("/", 1)[1].split("-")[0])
+    assert second_start == gap[1].timestamp() * 1000
+
+    # Listings are cached: browsing again asks nothing.
+    before = (await calls(hass, emulator)).get("ListFragments")
+    await _browse(hass, hour_id)
+    await _browse(hass, f"{entry_id}/front-door/{day}")
+    assert (await calls(hass, emulator)).get("ListFragments") == before
+
+    played = await media_source.async_resolve_media(hass, second.media_content_id, None)
+    assert played.mime_type == "application/x-mpegURL"
+    assert "getHLSMasterPlaylist.m3u8" in played.url
+    frames = await hass.async_add_executor_job(_decode, played.url, 5)
+    assert len(frames) == 5
+    # Consecutive frames of the emulator's test pattern: real, decodable video.
+    assert frames == list(range(frames[0], frames[0] + 5))
+
+
+async def test_day_listing_in_parallel(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A day is listed hour by hour, within the per-stream rate (no throttling)."""
+    await setup_entry(hass, config_entry)
+    hour = _hour_start(dt_util.utcnow() - timedelta(minutes=60))
+    day = hour.date().isoformat()
+    await admin(hass, emulator, "DELETE", "calls")
+    result = await _browse(hass, f"{config_entry.entry_id}/backyard/{day}")
+    titles = [c.title for c in result.children or []]
+    assert (
+        f"{hour:%H:%M} - {hour + timedelta(hours=1):%H:%M} (1 h 00 min in 1 span)"
+        in titles
+    )
+    log = await hass.async_add_executor_job(emulator.calls)
+    errors = [c for c in log["calls"] if c["error"]]
+    assert errors == []
+    # One call per hour of the day up to now (the day began within retention).
+    assert log["counts"]["ListFragments"] >= hour.hour + 1
+    # The hour being recorded ends with a span, not with a gap.
+    current = _hour_start(dt_util.utcnow())
+    listing = await _browse(
+        hass,
+        f"{config_entry.entry_id}/backyard/{current.date().isoformat()}"
+        f"/{current.strftime('%H%z')}",
+    )
+    assert listing.children
+    assert listing.children[-1].can_play
+    # A day before the retention period lists nothing.
+    assert (
+        await _browse(hass, f"{config_entry.entry_id}/backyard/2020-01-01")
+    ).children == []
+
+
+async def test_cache_expires(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Listings are kept briefly, then asked again (and stale ones dropped)."""
+    await setup_entry(hass, config_entry)
+    arn = config_entry.runtime_data.coordinator.stream_arns[0]
+    now = [0.0]
+    index = RecordingIndex(
+        config_entry.runtime_data.client, cache_seconds=60, clock=lambda: now[0]
+    )
+    end = dt_util.utcnow()
+    start = end - timedelta(minutes=2)
+    await admin(hass, emulator, "DELETE", "calls")
+    first = await index.fragments(arn, start, end, "SERVER_TIMESTAMP")
+    assert await index.has_recordings(arn, start, end, "SERVER_TIMESTAMP")
+    assert await index.fragments(arn, start, end, "SERVER_TIMESTAMP") == first
+    assert (await calls(hass, emulator))["ListFragments"] == 2
+    now[0] = 61.0
+    assert await index.fragments(arn, start, end, "SERVER_TIMESTAMP") == first
+    assert await index.has_recordings(arn, start, end, "SERVER_TIMESTAMP")
+    assert (await calls(hass, emulator))["ListFragments"] == 4
+
+
+async def test_saved_clips(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """Clips saved under the media dir play through the local media source."""
+    hass.config.media_dirs = {"local": str(tmp_path)}
+    folder = tmp_path / "kinesis_video" / "front-door"
+    folder.mkdir(parents=True)
+    (folder / "clip.mp4").write_bytes(b"\0" * 16)
+    (folder / "notes.txt").write_text("not a clip")
+    await setup_entry(hass, config_entry)
+    entry_id = config_entry.entry_id
+
+    stream = await _browse(hass, f"{entry_id}/front-door")
+    assert _ids(stream)[0] == f"{ROOT}/{entry_id}/front-door/clips"
+    clips = await _browse(hass, f"{entry_id}/front-door/clips")
+    assert _ids(clips) == [
+        "media-source://media_source/local/kinesis_video/front-door/clip.mp4"
+    ]
+    played = await media_source.async_resolve_media(hass, _ids(clips)[0], None)
+    assert played.url.startswith("/media/local/kinesis_video/front-door/clip.mp4")
+
+    # No clips for the other stream: no folder.
+    backyard = await _browse(hass, f"{entry_id}/backyard")
+    assert f"{ROOT}/{entry_id}/backyard/clips" not in _ids(backyard)
+    empty = await _browse(hass, f"{entry_id}/backyard/clips")
+    assert empty.children == []
+
+    hass.config.media_dirs = {}
+    assert f"{ROOT}/{entry_id}/front-door/clips" not in _ids(
+        await _browse(hass, f"{entry_id}/front-door")
+    )
+    assert (await _browse(hass, f"{entry_id}/front-door/clips")).children == []
+
+
+async def test_no_retention_lists_no_days(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A stream keeping nothing has no days and no hours to list."""
+    await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 0})
+    await setup_entry(hass, config_entry)
+    entry_id = config_entry.entry_id
+    assert (await _browse(hass, f"{entry_id}/backyard")).children == []
+    day = dt_util.now().date().isoformat()
+    assert (await _browse(hass, f"{entry_id}/backyard/{day}")).children == []
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "nope",
+        "{entry}/nope",
+        "{entry}/front-door/not-a-day",
+        "{entry}/front-door/2026-01-01/xx",
+        "{entry}/front-door/2026-01-01/10+0000/1/2/3",
+    ],
+)
+async def test_unknown_browse(
+    hass: HomeAssistant, config_entry: MockConfigEntry, identifier: str
+) -> None:
+    """Unknown identifiers are unresolvable, with a translated message."""
+    await setup_entry(hass, config_entry)
+    with pytest.raises(Unresolvable):
+        await _browse(hass, identifier.format(entry=config_entry.entry_id))
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "{entry}/front-door",
+        "{entry}/front-door/2026-01-01/10+0000/x-y",
+        "{entry}/nope/2026-01-01/10+0000/1-2",
+    ],
+)
+async def test_unknown_resolve(
+    hass: HomeAssistant, config_entry: MockConfigEntry, identifier: str
+) -> None:
+    """Only spans of configured streams resolve."""
+    await setup_entry(hass, config_entry)
+    with pytest.raises(Unresolvable):
+        await media_source.async_resolve_media(
+            hass, f"{ROOT}/{identifier.format(entry=config_entry.entry_id)}", None
+        )
+
+
+async def test_resolve_failure_and_unloaded_entry(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A span with no media cannot play; an unloaded account is gone."""
+    await setup_entry(hass, config_entry)
+    entry_id = config_entry.entry_id
+    old = int((dt_util.utcnow() - timedelta(hours=5)).timestamp() * 1000)
+    span = f"{ROOT}/{entry_id}/front-door/2026-01-01/10+0000/{old}-{old + 60_000}"
+    with pytest.raises(Unresolvable, match="front-door"):
+        await media_source.async_resolve_media(hass, span, None)
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    assert _ids(await _browse(hass)) == []
+    with pytest.raises(Unresolvable):
+        await _browse(hass, entry_id)
+
+
+def _fragment(start: datetime, ms: int = 2000) -> Fragment:
+    return Fragment(
+        number=str(int(start.timestamp())),
+        producer_timestamp=start + timedelta(seconds=3),
+        server_timestamp=start,
+        duration_ms=ms,
+        size=1,
+    )
+
+
+def test_merge_spans_splits_for_playlists() -> None:
+    """Spans break at gaps and where one ON_DEMAND playlist would overflow."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    fragments = [_fragment(t0 + timedelta(seconds=2 * i)) for i in range(10)]
+    assert len(merge_spans(fragments, "SERVER_TIMESTAMP")) == 1
+    spans = merge_spans(fragments, "SERVER_TIMESTAMP", max_fragments=4)
+    assert [s.fragments for s in spans] == [4, 4, 2]
+    spans = merge_spans(fragments, "PRODUCER_TIMESTAMP", max_range=timedelta(seconds=5))
+    assert spans[0].start == t0 + timedelta(seconds=3)
+    assert [s.fragments for s in spans] == [2, 2, 2, 2, 2]
+    with_gap = [*fragments, _fragment(t0 + timedelta(minutes=5))]
+    assert [s.fragments for s in merge_spans(with_gap, "SERVER_TIMESTAMP")] == [10, 1]
+    assert merge_spans([], "SERVER_TIMESTAMP") == []
+    assert len(split_hours(t0, t0 + timedelta(minutes=150))) == 3

@@ -1,0 +1,947 @@
+"""Archive actions against the emulator: files that decode, answers that match."""
+
+# Small checks of files the test made under tmp_path; not code under test.
+# ruff: noqa: ASYNC240
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import av
+import boto3
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+
+from custom_components.kinesis_video.api import Image
+from custom_components.kinesis_video.const import DOMAIN
+from custom_components.kinesis_video.services import EVENT_CLIP_SAVED
+from kvs_emulator.testing import EmulatorProcess
+from tests.emulator.helpers import (
+    FRAMES_PER_FRAGMENT,
+    assert_continuous,
+    decode_frames,
+    expected_index,
+    http_get,
+)
+
+from .conftest import admin, calls, setup_entry
+
+CAMERA = "camera.front_door"
+
+
+@pytest.fixture
+def media(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Allow writing under tmp_path; the media folder is tmp_path/media."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    return tmp_path / "media"
+
+
+@pytest.fixture
+async def loaded(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    media: Path,
+) -> int:
+    """The entry set up, the emulator clock frozen on a minute; returns it."""
+    state = await admin(hass, emulator, "GET", "state")
+    frozen = int(state["now"]) // 60 * 60
+    await admin(hass, emulator, "POST", "clock", {"set": frozen, "freeze": True})
+    await setup_entry(hass, config_entry)
+    return frozen
+
+
+def _at(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+async def _call(
+    hass: HomeAssistant,
+    service: str,
+    data: dict[str, Any],
+    entity_id: str = CAMERA,
+) -> dict[str, Any]:
+    response = await hass.services.async_call(
+        DOMAIN,
+        service,
+        data,
+        target={"entity_id": entity_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    result: dict[str, Any] = dict(response)
+    return result
+
+
+def _boto_fragments(
+    emulator: EmulatorProcess, start: float, end: float, stream: str = "front-door"
+) -> list[dict[str, Any]]:
+    """Every fragment in [start, end] by plain boto3, sorted by server time."""
+    client = boto3.client("kinesis-video-archived-media", **emulator.boto3_kwargs())
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "StreamName": stream,
+        "MaxResults": 1000,
+        "FragmentSelector": {
+            "FragmentSelectorType": "SERVER_TIMESTAMP",
+            "TimestampRange": {"StartTimestamp": start, "EndTimestamp": end},
+        },
+    }
+    while True:
+        response = client.list_fragments(**kwargs)
+        found += response["Fragments"]
+        if "NextToken" not in response:
+            return sorted(found, key=lambda f: f["ServerTimestamp"])
+        kwargs["NextToken"] = response["NextToken"]
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".part" in p.name]
+
+
+# -- save_clip ------------------------------------------------------------------
+
+
+async def test_save_clip_one_call(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """A short range: one GetClip, a file that decodes, an event, an answer."""
+    events = async_capture_events(hass, EVENT_CLIP_SAVED)
+    start, end = loaded - 60, loaded - 31
+    response = await _call(hass, "save_clip", {"start": _at(start), "end": _at(end)})
+    result = response[CAMERA]
+    expected = await hass.async_add_executor_job(_boto_fragments, emulator, start, end)
+    assert result["fragments"] == len(expected) == 15
+    assert result["clip_calls"] == 1
+    assert result["gaps"] == []
+    assert result["start"] == expected[0]["ServerTimestamp"].isoformat()
+    path = Path(result["path"])
+    assert path.parent == media / "kinesis_video" / "front-door"
+    assert path.name.startswith("front-door_")
+    assert path.suffix == ".mp4"
+    assert result["size"] == path.stat().st_size
+    indices, _ = await hass.async_add_executor_job(decode_frames, str(path))
+    values = assert_continuous(indices)
+    assert len(values) == 15 * FRAMES_PER_FRAGMENT
+    producer_ms = round(expected[0]["ProducerTimestamp"].timestamp() * 1000)
+    assert values[0] == expected_index(producer_ms)
+    assert _leftovers(media) == []
+    assert len(events) == 1
+    assert events[0].data["path"] == str(path)
+    assert events[0].data["entity_id"] == CAMERA
+    assert (await calls(hass, emulator))["GetClip"] == 1
+
+
+async def test_save_clip_joins_parts_losslessly(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """12 minutes = 360 fragments = 2 GetClip calls (paced, TPS limits on), joined.
+
+    The frame counter runs on across the join without a jump, and the file lasts
+    the 720 s asked for.
+    """
+    target = tmp_path / "clips" / "{stream}_{start:%H%M}.mp4"
+    start = loaded - 721
+    response = await _call(
+        hass,
+        "save_clip",
+        {"start": _at(start), "duration": {"minutes": 12}, "filename": str(target)},
+    )
+    result = response[CAMERA]
+    assert result["fragments"] == 360
+    assert result["clip_calls"] == 2
+    path = Path(result["path"])
+    assert path.parent == tmp_path / "clips"
+
+    def probe() -> tuple[list[int | None], float]:
+        indices, _ = decode_frames(str(path))
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.duration is not None
+            assert stream.time_base is not None
+            duration = float(stream.duration * stream.time_base)
+        return indices, duration
+
+    indices, duration = await hass.async_add_executor_job(probe)
+    values = assert_continuous(indices)
+    assert len(values) == 360 * FRAMES_PER_FRAGMENT
+    assert duration == pytest.approx(720, abs=0.2)
+    assert _leftovers(tmp_path) == []
+    counts = await calls(hass, emulator)
+    assert counts["GetClip"] == 2
+
+
+async def test_save_clip_duration_ending_at_end_and_producer_time(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """A duration that ends at a given end, by producer timestamps."""
+    result = (
+        await _call(
+            hass,
+            "save_clip",
+            {
+                "end": _at(loaded - 10),
+                "duration": 10,
+                "timestamp_type": "producer",
+                "filename": "x/{stream}.mp4",
+            },
+        )
+    )[CAMERA]
+    assert Path(result["path"]) == media / "x" / "front-door.mp4"
+    assert result["fragments"] == 6 or result["fragments"] == 5
+
+
+async def test_save_clip_reports_gaps(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """A hole in the recording is reported with where it is."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "streams/front-door",
+        {"gaps": [[loaded - 50, loaded - 40]]},
+    )
+    result = (
+        await _call(hass, "save_clip", {"start": _at(loaded - 60), "duration": 30})
+    )[CAMERA]
+    assert len(result["gaps"]) == 1
+    gap = result["gaps"][0]
+    assert 8 <= gap["seconds"] <= 12
+
+
+async def test_save_clip_existing_file(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Without overwrite an existing file stays untouched; with it, replaced."""
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"keep me")
+    data = {"start": _at(loaded - 30), "duration": 10, "filename": str(target)}
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "save_clip", data)
+    assert err.value.translation_key == "file_exists"
+    assert str(target) in str(err.value)
+    assert target.read_bytes() == b"keep me"
+    result = (await _call(hass, "save_clip", {**data, "overwrite": True}))[CAMERA]
+    assert result["size"] == target.stat().st_size > 1000
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        (
+            {"start": "2026-01-01 10:00:00", "end": "2026-01-01 09:00:00"},
+            "end_before_start",
+        ),
+        ({"start": "2026-01-01 10:00:00", "end": "2026-01-01 10:00:00"}, "empty_range"),
+        ({"end": "2026-01-01 10:00:00"}, "range_required"),
+        ({"start": "2026-01-01 10:00:00", "duration": {"hours": 25}}, "range_too_long"),
+        (
+            {
+                "start": "2026-01-01 10:00:00",
+                "end": "2026-01-01 10:01:00",
+                "duration": 60,
+            },
+            "range_overdetermined",
+        ),
+        ({"duration": 60, "filename": "{nope}.mp4"}, "invalid_filename"),
+        ({"duration": 60, "filename": "{start.year}.mp4"}, "invalid_filename"),
+        ({"duration": 60, "filename": "{stream:%Y}.mp4"}, "invalid_filename"),
+        ({"duration": 60, "filename": "../../etc/clip.mp4"}, "invalid_path"),
+        ({"duration": 60, "filename": "a/../../b.mp4"}, "invalid_path"),
+        ({"duration": 60, "filename": "/etc/clip.mp4"}, "path_not_allowed"),
+    ],
+)
+async def test_save_clip_bad_input(  # noqa: PLR0917 - fixtures and parameters
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    loaded: int,
+    media: Path,
+    data: dict[str, Any],
+    key: str,
+) -> None:
+    """Each bad input: a translated validation error, no call, no file."""
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "save_clip", data)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    # The message is the translated text, not the key.
+    assert key not in str(err.value)
+    assert "GetClip" not in await calls(hass, emulator)
+    assert not media.exists() or list(media.rglob("*.mp4")) == []
+
+
+async def test_symlink_out_of_allowed_dirs(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """A symlink inside the allowed folder pointing out of it is refused."""
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / "link").symlink_to(outside)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(
+            hass,
+            "save_clip",
+            {"duration": 10, "filename": str(tmp_path / "link" / "c.mp4")},
+        )
+    assert err.value.translation_key == "path_not_allowed"
+    assert list(outside.iterdir()) == []
+
+
+async def test_not_a_camera_of_this_integration(
+    hass: HomeAssistant, loaded: int
+) -> None:
+    """Targets must be this integration's cameras."""
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "list_fragments", {"duration": 60}, "camera.elsewhere")
+    assert err.value.translation_key == "not_a_camera"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "list_fragments",
+            {"duration": 60},
+            target={"area_id": "nowhere"},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "no_target"
+
+
+async def test_entry_not_loaded(
+    hass: HomeAssistant, loaded: int, config_entry: MockConfigEntry
+) -> None:
+    """An unloaded entry's cameras are refused with a translated error."""
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "list_fragments", {"duration": 60})
+    assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_save_clip_no_media(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """A range with no recording: translated runtime error, nothing written."""
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(hass, "save_clip", {"start": _at(loaded + 3600), "duration": 60})
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == "no_media"
+    assert "front-door" in str(err.value)
+    assert list(media.rglob("*")) == [] or all(p.is_dir() for p in media.rglob("*"))
+
+
+async def test_connection_cut_leaves_nothing(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Every GetClip cut mid-payload: error, no file, no part file."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetClip", "count": -1, "cut_after_bytes": 50_000},
+    )
+    target = tmp_path / "cut.mp4"
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_clip",
+            {"start": _at(loaded - 31), "duration": 30, "filename": str(target)},
+        )
+    assert err.value.translation_key == "service_failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_connection_cut_in_second_part(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """The first of two parts arrives, the second is cut: both parts are gone."""
+    target = tmp_path / "cut.mp4"
+    task = hass.async_create_task(
+        _call(
+            hass,
+            "save_clip",
+            {"start": _at(loaded - 721), "duration": 720, "filename": str(target)},
+        )
+    )
+    # The client waits 1 s (GetClip's rate) before the second part: cut it.
+    while (await calls(hass, emulator)).get("GetClip", 0) < 1:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetClip", "count": -1, "cut_after_bytes": 50_000},
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "service_failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_throttling_survived(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Two throttled answers, then success: the clip is saved."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetClip", "count": 2, "error": "ClientLimitExceededException"},
+    )
+    result = (
+        await _call(
+            hass,
+            "save_clip",
+            {
+                "start": _at(loaded - 30),
+                "duration": 10,
+                "filename": str(tmp_path / "t.mp4"),
+            },
+        )
+    )[CAMERA]
+    assert Path(result["path"]).stat().st_size == result["size"]
+    assert (await calls(hass, emulator))["GetClip"] == 3
+
+
+@pytest.mark.parametrize(
+    ("error", "key"),
+    [
+        ("ClientLimitExceededException", "throttled"),
+        ("InternalFailure", "service_failed"),
+        ("NotAuthorizedException", "auth_failed"),
+        ("NoDataRetentionException", "action_no_data_retention"),
+        ("ResourceNotFoundException", "action_stream_not_found"),
+        ("InvalidArgumentException", "request_rejected"),
+    ],
+)
+async def test_api_failures_are_translated(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    loaded: int,
+    error: str,
+    key: str,
+) -> None:
+    """Failures that outlast the retries: HomeAssistantError with a translation."""
+    fault: dict[str, Any] = {"operation": "ListFragments", "count": -1, "error": error}
+    if error == "InternalFailure":
+        fault["status"] = 500
+    await admin(hass, emulator, "POST", "faults", fault)
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(hass, "list_fragments", {"duration": 60})
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == key
+    await admin(hass, emulator, "DELETE", "faults")
+
+
+async def test_write_failure(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """A folder that cannot be made (a file is in the way): write_failed."""
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_clip",
+            {"duration": 10, "filename": str(tmp_path / "file" / "c.mp4")},
+        )
+    assert err.value.translation_key == "write_failed"
+
+
+# -- list_fragments -------------------------------------------------------------
+
+
+async def test_list_fragments_matches_the_service(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int
+) -> None:
+    """All pages, sorted, the same fragments as plain boto3 sees; a summary."""
+    start, end = loaded - 2400, loaded - 1
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "streams/front-door",
+        {"gaps": [[start + 100, start + 130]]},
+    )
+    result = (
+        await _call(
+            hass,
+            "list_fragments",
+            {"start": _at(start), "end": _at(end), "limit": 100_000},
+        )
+    )[CAMERA]
+    expected = await hass.async_add_executor_job(_boto_fragments, emulator, start, end)
+    assert len(expected) > 1000  # more than one page
+    assert [f["number"] for f in result["fragments"]] == [
+        f["FragmentNumber"] for f in expected
+    ]
+    first = result["fragments"][0]
+    assert first["server_timestamp"] == expected[0]["ServerTimestamp"].isoformat()
+    assert first["producer_timestamp"] == expected[0]["ProducerTimestamp"].isoformat()
+    assert first["duration_ms"] == expected[0]["FragmentLengthInMilliseconds"]
+    assert first["size"] == expected[0]["FragmentSizeInBytes"]
+    assert result["truncated"] is False
+    summary = result["summary"]
+    assert summary["count"] == len(expected)
+    assert summary["bytes"] == sum(f["FragmentSizeInBytes"] for f in expected)
+    assert summary["recorded_seconds"] == pytest.approx(2 * len(expected))
+    assert len(summary["gaps"]) == 1
+    assert summary["gaps"][0]["seconds"] == pytest.approx(30, abs=2)
+
+
+async def test_list_fragments_limit(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int
+) -> None:
+    """A cap keeps the earliest and says it truncated; the summary covers all."""
+    result = (
+        await _call(
+            hass, "list_fragments", {"end": _at(loaded - 1), "duration": 60, "limit": 5}
+        )
+    )[CAMERA]
+    assert len(result["fragments"]) == 5
+    assert result["truncated"] is True
+    assert result["summary"]["count"] == 30
+    times = [f["server_timestamp"] for f in result["fragments"]]
+    assert times == sorted(times)
+
+
+async def test_list_fragments_empty_range(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int
+) -> None:
+    """No fragments: an empty list and an empty summary, not an error."""
+    result = (
+        await _call(
+            hass, "list_fragments", {"start": _at(loaded + 600), "duration": 60}
+        )
+    )[CAMERA]
+    assert result["fragments"] == []
+    assert result["summary"]["count"] == 0
+    assert result["summary"]["first"] is None
+
+
+# -- get_playback_url -----------------------------------------------------------
+
+
+async def test_playback_urls(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    loaded: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """HLS live and replay, DASH on demand: URLs that play, with their expiry."""
+    caplog.set_level(logging.DEBUG)
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    live = (await _call(hass, "get_playback_url", {"expires": 600}))[CAMERA]
+    assert "getHLSMasterPlaylist.m3u8" in live["url"]
+    expires = datetime.fromisoformat(live["expires_at"])
+    assert (
+        timedelta(seconds=590) < expires - datetime.now(UTC) <= timedelta(seconds=600)
+    )
+    status, _, body = await hass.async_add_executor_job(http_get, live["url"])
+    assert status == 200
+    assert b"#EXTM3U" in body
+
+    replay = (
+        await _call(
+            hass,
+            "get_playback_url",
+            {"mode": "live_replay", "start": _at(loaded - 120)},
+        )
+    )[CAMERA]
+    assert replay["mode"] == "live_replay"
+    replay_end = (
+        await _call(
+            hass,
+            "get_playback_url",
+            {"mode": "live_replay", "start": _at(loaded - 120), "duration": 60},
+        )
+    )[CAMERA]
+    assert "SessionToken" in replay_end["url"]
+    recent = (
+        await _call(hass, "get_playback_url", {"mode": "live_replay", "duration": 60})
+    )[CAMERA]
+    assert "SessionToken" in recent["url"]
+
+    dash = (
+        await _call(
+            hass,
+            "get_playback_url",
+            {
+                "protocol": "dash",
+                "mode": "on_demand",
+                "start": _at(loaded - 120),
+                "end": _at(loaded - 60),
+            },
+        )
+    )[CAMERA]
+    assert "getDASHManifest.mpd" in dash["url"]
+    status, _, body = await hass.async_add_executor_job(http_get, dash["url"])
+    assert status == 200
+    assert b"<MPD" in body
+    # Session URLs grant access to video: never logged above debug level.
+    for record in caplog.records:
+        if record.levelno > logging.DEBUG:
+            assert "SessionToken" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"mode": "live", "duration": 60}, "range_not_for_live"),
+        ({"mode": "live_replay", "end": "2026-01-01 10:00:00"}, "start_required"),
+        ({"mode": "on_demand"}, "range_required"),
+    ],
+)
+async def test_playback_url_bad_input(
+    hass: HomeAssistant, loaded: int, data: dict[str, Any], key: str
+) -> None:
+    """Ranges that do not fit the mode are refused with a translated error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "get_playback_url", data)
+    assert err.value.translation_key == key
+
+
+async def test_playback_url_no_media(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int
+) -> None:
+    """On demand over a range with nothing recorded: no_media."""
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "get_playback_url",
+            {"mode": "on_demand", "start": _at(loaded + 600), "duration": 60},
+        )
+    assert err.value.translation_key == "no_media"
+
+
+# -- save_fragments -------------------------------------------------------------
+
+
+async def test_save_fragments_batches(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """1001 fragments: two GetMediaForFragmentList calls, one Matroska file."""
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    expected = await hass.async_add_executor_job(
+        _boto_fragments, emulator, loaded - 2003, loaded - 1
+    )
+    numbers = [f["FragmentNumber"] for f in expected][-1001:]
+    assert len(numbers) == 1001
+    target = tmp_path / "{stream}.mkv"
+    result = (
+        await _call(
+            hass, "save_fragments", {"fragments": numbers, "filename": str(target)}
+        )
+    )[CAMERA]
+    path = Path(result["path"])
+    assert path == tmp_path / "front-door.mkv"
+    assert result["fragments"] == 1001
+    assert result["size"] == path.stat().st_size
+    assert (await calls(hass, emulator))["GetMediaForFragmentList"] == 2
+    indices, _ = await hass.async_add_executor_job(
+        decode_frames, str(path), "matroska", 3 * FRAMES_PER_FRAGMENT
+    )
+    assert_continuous(indices)
+    assert _leftovers(tmp_path) == []
+
+
+async def test_save_fragments_default_name_and_unknown_number(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """Default name under the media folder; an unknown number: translated error."""
+    expected = await hass.async_add_executor_job(
+        _boto_fragments, emulator, loaded - 10, loaded - 1
+    )
+    result = (
+        await _call(
+            hass, "save_fragments", {"fragments": [expected[0]["FragmentNumber"]]}
+        )
+    )[CAMERA]
+    path = Path(result["path"])
+    assert path.parent == media / "kinesis_video" / "front-door"
+    assert path.suffix == ".mkv"
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_fragments",
+            {"fragments": ["1"], "filename": str(media / "nope.mkv")},
+        )
+    assert err.value.translation_key == "fragments_not_found"
+    assert not (media / "nope.mkv").exists()
+    assert _leftovers(media) == []
+
+
+async def test_save_fragments_throttled_out(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Throttling that outlasts the retries: translated error, nothing written."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {
+            "operation": "GetMediaForFragmentList",
+            "count": -1,
+            "error": "ClientLimitExceededException",
+        },
+    )
+    expected = await hass.async_add_executor_job(
+        _boto_fragments, emulator, loaded - 10, loaded - 1
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_fragments",
+            {
+                "fragments": [expected[0]["FragmentNumber"]],
+                "filename": str(tmp_path / "f.mkv"),
+            },
+        )
+    assert err.value.translation_key == "throttled"
+    assert list(tmp_path.iterdir()) == []
+    await admin(hass, emulator, "DELETE", "faults")
+
+
+async def test_save_fragments_existing_file(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """An existing file without overwrite: refused before any download."""
+    (tmp_path / "f.mkv").write_bytes(b"keep")
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(
+            hass,
+            "save_fragments",
+            {"fragments": ["1"], "filename": str(tmp_path / "f.mkv")},
+        )
+    assert err.value.translation_key == "file_exists"
+    assert (tmp_path / "f.mkv").read_bytes() == b"keep"
+
+
+async def test_save_fragments_write_failure(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """A write that fails (a folder where the part file goes): write_failed."""
+    expected = await hass.async_add_executor_job(
+        _boto_fragments, emulator, loaded - 10, loaded - 1
+    )
+    (tmp_path / "f.mkv.part").mkdir()
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_fragments",
+            {
+                "fragments": [expected[0]["FragmentNumber"]],
+                "filename": str(tmp_path / "f.mkv"),
+            },
+        )
+    assert err.value.translation_key == "write_failed"
+    assert not (tmp_path / "f.mkv").exists()
+
+
+# -- save_images ----------------------------------------------------------------
+
+
+async def test_save_images_windows_and_no_media(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """400 s every 20 s: two GetImages windows, 21 stills, gaps reported."""
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    start = loaded - 600
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "streams/front-door",
+        {"gaps": [[start + 95, start + 125]]},
+    )
+    result = (
+        await _call(
+            hass,
+            "save_images",
+            {
+                "start": _at(start),
+                "duration": 400,
+                "interval": 20,
+                "format": "png",
+                "width": 160,
+                "folder": str(tmp_path / "{stream}"),
+            },
+        )
+    )[CAMERA]
+    assert result["folder"] == str(tmp_path / "front-door")
+    assert len(result["no_media"]) == 2  # start + 100 and start + 120
+    assert len(result["files"]) == 19
+    assert result["errors"] == []
+    assert (await calls(hass, emulator))["GetImages"] == 2
+    first = Path(result["files"][0])
+    assert first.suffix == ".png"
+    assert first.read_bytes().startswith(b"\x89PNG")
+
+    def size() -> tuple[int, int]:
+        with av.open(str(first)) as container:
+            frame = next(container.decode(video=0))
+            return frame.width, frame.height
+
+    assert await hass.async_add_executor_job(size) == (160, 90)
+    assert _leftovers(tmp_path) == []
+
+    # Again without overwrite: refused, and the earlier stills are kept.
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(
+            hass,
+            "save_images",
+            {
+                "start": _at(start),
+                "duration": 400,
+                "interval": 20,
+                "format": "png",
+                "folder": str(tmp_path / "{stream}"),
+            },
+        )
+    assert err.value.translation_key == "file_exists"
+    assert all(Path(name).exists() for name in result["files"])
+
+
+async def test_save_images_default_folder_jpeg(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
+) -> None:
+    """Default folder under media, JPEG."""
+    result = (
+        await _call(hass, "save_images", {"end": _at(loaded - 5), "duration": 2})
+    )[CAMERA]
+    assert len(result["files"]) == 3
+    assert Path(result["files"][0]).read_bytes().startswith(b"\xff\xd8")
+    assert Path(result["folder"]).parent == media / "kinesis_video" / "front-door"
+
+
+async def test_save_images_errors(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Too many images, nothing recorded, a failing service, an unwritable folder."""
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "save_images", {"duration": 3600, "interval": 1})
+    assert err.value.translation_key == "too_many_images"
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_images",
+            {"start": _at(loaded + 600), "duration": 10, "folder": str(tmp_path / "a")},
+        )
+    assert err.value.translation_key == "no_media"
+
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetImages", "count": -1, "error": "InvalidArgumentException"},
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_images",
+            {"end": _at(loaded - 5), "duration": 10, "folder": str(tmp_path / "b")},
+        )
+    assert err.value.translation_key == "request_rejected"
+    await admin(hass, emulator, "DELETE", "faults")
+
+    (tmp_path / "c").write_bytes(b"a file, not a folder")
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_images",
+            {"end": _at(loaded - 5), "duration": 2, "folder": str(tmp_path / "c")},
+        )
+    assert err.value.translation_key == "write_failed"
+
+
+async def test_save_clip_file_appears_meanwhile(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """A file created while the clip downloads is not replaced."""
+    await admin(
+        hass, emulator, "POST", "faults", {"operation": "GetClip", "latency_s": 1.0}
+    )
+    target = tmp_path / "race.mp4"
+    task = hass.async_create_task(
+        _call(
+            hass,
+            "save_clip",
+            {"start": _at(loaded - 30), "duration": 10, "filename": str(target)},
+        )
+    )
+    await asyncio.sleep(0.3)
+    await hass.async_add_executor_job(target.write_bytes, b"someone else's")
+    with pytest.raises(ServiceValidationError) as err:
+        await task
+    assert err.value.translation_key == "file_exists"
+    assert target.read_bytes() == b"someone else's"
+    assert _leftovers(tmp_path) == []
+
+
+async def test_save_clip_part_not_writable(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """The part file cannot be written (a folder in its place): write_failed."""
+    (tmp_path / "c.mp4.part").mkdir()
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_clip",
+            {
+                "start": _at(loaded - 30),
+                "duration": 10,
+                "filename": str(tmp_path / "c.mp4"),
+            },
+        )
+    assert err.value.translation_key == "write_failed"
+    assert not (tmp_path / "c.mp4").exists()
+
+
+async def test_save_images_reports_media_errors(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Stills AWS could not decode are listed under errors.
+
+    Mocked: the emulator always decodes its own H.264, so it never answers
+    MEDIA_ERROR; one such image is added to a real answer.
+    """
+    client = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.client
+    real = client.get_images
+
+    async def with_error(*args: Any, **kwargs: Any) -> list[Image]:
+        images: list[Image] = await real(*args, **kwargs)
+        broken = Image(images[-1].timestamp + timedelta(seconds=1), None, "MEDIA_ERROR")
+        return [*images, broken]
+
+    with patch.object(client, "get_images", with_error):
+        result = (
+            await _call(
+                hass,
+                "save_images",
+                {
+                    "end": _at(loaded - 5),
+                    "duration": 2,
+                    "folder": str(tmp_path / "img"),
+                },
+            )
+        )[CAMERA]
+    assert len(result["files"]) == 3
+    assert [e["error"] for e in result["errors"]] == ["MEDIA_ERROR"]
