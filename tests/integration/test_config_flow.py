@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
+import boto3
 import pytest
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
@@ -446,3 +447,154 @@ async def test_options_when_listing_fails(
         o["value"] for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
     }
     assert offered == set(config_entry.options[CONF_STREAMS])
+
+
+async def test_malformed_region_is_cannot_connect(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """A typed region botocore cannot build a client for is refused on the form."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data(emulator), CONF_REGION: "not a region!"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_typed_arn_auth_and_service_errors(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """A typed ARN the key may not describe, or a failing service, shows on the form."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {
+            "access_key": emulator.access_key,
+            "denied": ["ListStreams", "DescribeStream"],
+        },
+    )
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, entry_data(emulator)
+    )
+    assert result["step_id"] == "streams"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
+    )
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "DescribeStream", "error": "InternalFailure", "count": 20},
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    await admin(hass, emulator, "DELETE", "faults")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def _reauth_flow_with_key_that_cannot_list(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> str:
+    """Rotate to a key without ListStreams and start the entry's reauth flow."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {
+            "access_key": "AKIANOLIST0000000001",
+            "secret_key": "no-list-secret",
+            "denied": ["ListStreams"],
+        },
+    )
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "remove": True},
+    )
+    await setup_entry(hass, config_entry)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    return str(flows[0]["flow_id"])
+
+
+async def test_reauth_with_key_that_cannot_list(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Without ListStreams the new key proves its account on a configured stream."""
+    flow_id = await _reauth_flow_with_key_that_cannot_list(hass, emulator, config_entry)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_ACCESS_KEY_ID: "AKIANOLIST0000000001",
+            CONF_SECRET_ACCESS_KEY: "no-list-secret",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert config_entry.data[CONF_ACCESS_KEY_ID] == "AKIANOLIST0000000001"
+
+
+@pytest.mark.parametrize(
+    ("denied", "stream_deleted", "error"),
+    [
+        (["ListStreams", "DescribeStream"], False, "invalid_auth"),
+        (["ListStreams"], True, "stream_not_found"),
+    ],
+)
+async def test_reauth_with_key_that_cannot_list_or_see_the_stream(  # noqa: PLR0917 - fixtures
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    denied: list[str],
+    stream_deleted: bool,
+    error: str,
+) -> None:
+    """A key that cannot describe the entry's stream cannot prove the account."""
+    flow_id = await _reauth_flow_with_key_that_cannot_list(hass, emulator, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": "AKIANOLIST0000000001", "denied": denied},
+    )
+    if stream_deleted:
+        kvs = boto3.client(
+            "kinesisvideo",
+            **{
+                **emulator.boto3_kwargs(),
+                "aws_access_key_id": "AKIANOLIST0000000001",
+                "aws_secret_access_key": "no-list-secret",
+            },
+        )
+        arn = config_entry.options[CONF_STREAMS][0]
+        await hass.async_add_executor_job(lambda: kvs.delete_stream(StreamARN=arn))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_ACCESS_KEY_ID: "AKIANOLIST0000000001",
+            CONF_SECRET_ACCESS_KEY: "no-list-secret",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
