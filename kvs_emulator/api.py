@@ -88,8 +88,9 @@ def _int(
 
 
 def _range(
-    selector: dict[str, Any] | None, *, required: bool
+    selector: dict[str, Any] | None, *, required: bool, strictly_later: bool = False
 ) -> tuple[int | None, int | None]:
+    """The selector's range; GetClip and HLS/DASH want an end after the start."""
     timestamps = (selector or {}).get("TimestampRange")
     if timestamps is None:
         if required:
@@ -101,17 +102,21 @@ def _range(
     end_ms = None if end is None else _timestamp_ms(end, "EndTimestamp")
     if required and (start_ms is None or end_ms is None):
         raise invalid_argument("StartTimestamp and EndTimestamp are required.")
-    _check_span(start_ms, end_ms)
+    _check_span(start_ms, end_ms, strictly_later=strictly_later)
     return start_ms, end_ms
 
 
 def _check_span(
-    start_ms: int | None, end_ms: int | None, limit: int = MAX_RANGE_MS
+    start_ms: int | None,
+    end_ms: int | None,
+    limit: int = MAX_RANGE_MS,
+    *,
+    strictly_later: bool = False,
 ) -> None:
     if start_ms is None or end_ms is None:
         return
-    if end_ms < start_ms:
-        raise invalid_argument("EndTimestamp must be after StartTimestamp.")
+    if end_ms < start_ms or (strictly_later and end_ms == start_ms):
+        raise invalid_argument("EndTimestamp must be later than StartTimestamp.")
     if end_ms - start_ms > limit:
         raise invalid_argument(
             "The time range between StartTimestamp and EndTimestamp exceeds"
@@ -246,7 +251,9 @@ def _new_session(
     selector = body.get(selector_field) or {}
     mode = _enum(body, "PlaybackMode", ("LIVE", "LIVE_REPLAY", "ON_DEMAND"), "LIVE")
     kind = _kind(selector.get("FragmentSelectorType", "SERVER_TIMESTAMP"))
-    start_ms, end_ms = _range(selector, required=mode == "ON_DEMAND")
+    start_ms, end_ms = _range(
+        selector, required=mode == "ON_DEMAND", strictly_later=True
+    )
     now_ms = emulator.clock.now_ms()
     if mode == "LIVE" and (start_ms is not None or end_ms is not None):
         raise invalid_argument("TimestampRange must not be set in LIVE mode.")
@@ -366,7 +373,7 @@ async def get_clip(emulator: Emulator, body: dict[str, Any]) -> Payload:
     if not isinstance(selector, dict):
         raise invalid_argument("ClipFragmentSelector is required.")
     kind = _kind(selector.get("FragmentSelectorType"))
-    start_ms, end_ms = _range(selector, required=True)
+    start_ms, end_ms = _range(selector, required=True, strictly_later=True)
     chosen: list[Fragment] = []
     total = len(emulator.pool.init_segment)
     for fragment in stream.fragments(emulator.clock.now_ms(), kind, start_ms, end_ms):

@@ -31,6 +31,7 @@ class Fault:
     latency_s: float = 0.0  # wait this long before answering
     cut_after_bytes: int | None = None  # drop the connection mid-payload
     stream: str | None = None  # only calls on this stream
+    skip: int = 0  # let this many matching calls through first
 
     def matches(self, operation: str, stream: str | None) -> bool:
         """Whether this rule applies to a call."""
@@ -86,6 +87,9 @@ class Faults:
         plan = FaultPlan()
         for rule in self.rules:
             if not rule.matches(operation, stream):
+                continue
+            if rule.skip > 0:
+                rule.skip -= 1
                 continue
             if rule.count > 0:
                 rule.count -= 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,45 @@ async def test_get_media_for_fragments_needs_numbers(
 ) -> None:
     with pytest.raises(InvalidArgumentError):
         await client.get_media_for_fragments_to_file("arn", [], tmp_path / "x.mkv")
+
+
+async def test_cancelled_download_leaves_no_file(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Cancelled while the executor thread waits for AWS: the thread writes nothing.
+
+    (An automation in restart mode, or shutdown, cancels the action; the thread
+    itself cannot be cancelled and would otherwise write the file afterwards.)
+    """
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=2)
+
+    def run_in_pool(func: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return loop.run_in_executor(pool, func, *args)
+
+    kvs = await KinesisVideoClient.create(
+        AwsCredentials(
+            emulator.access_key, emulator.secret_key, emulator.region, emulator.url
+        ),
+        run_in_executor=run_in_pool,
+        retry=FAST,
+    )
+    arn = {s.name: s.arn for s in await kvs.list_streams()}["front-door"]
+    end = datetime.now(UTC) - timedelta(minutes=5)
+    await _admin(
+        emulator, "faults", {"operation": "GetClip", "count": 1, "latency_s": 1.0}
+    )
+    path = tmp_path / "clip.mp4.part"
+    task = asyncio.create_task(
+        kvs.get_clip_to_file(arn, end - timedelta(seconds=10), end, path)
+    )
+    # The emulator holds its answer for 1 s: cancel while the thread waits.
+    await asyncio.sleep(0.4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Let the abandoned thread receive its answer and finish.
+    await asyncio.to_thread(pool.shutdown, wait=True)
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
+    log = await asyncio.get_running_loop().run_in_executor(None, emulator.calls)
+    assert log["counts"]["GetClip"] == 1  # the answer came, and was dropped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -50,12 +51,28 @@ def test_plan_splits_on_fragment_count() -> None:
     fragments = _fragments(450)
     parts = plan_clip_parts(fragments, "SERVER_TIMESTAMP")
     assert [p.fragments for p in parts] == [CLIP_MAX_FRAGMENTS, CLIP_MAX_FRAGMENTS, 50]
+    ms = timedelta(milliseconds=1)
     assert parts[0].start == T0
-    assert parts[0].end == T0 + timedelta(seconds=2 * 199)
+    # Up to just before the next part's first fragment: no overlap, no hole.
+    assert parts[0].end == T0 + timedelta(seconds=2 * 200) - ms
     assert parts[1].start == T0 + timedelta(seconds=2 * 200)
-    assert parts[2].end == T0 + timedelta(seconds=2 * 449)
+    # The last part ends 1 ms before its last fragment's media ends.
+    assert parts[2].end == T0 + timedelta(seconds=2 * 450) - ms
+    assert all(p.end > p.start for p in parts)
     producer = plan_clip_parts(fragments, "PRODUCER_TIMESTAMP")
     assert producer[0].start == T0 + timedelta(seconds=5)
+
+
+def test_plan_never_asks_for_an_empty_range() -> None:
+    """GetClip wants an end later than the start, even for one fragment."""
+    one = plan_clip_parts(_fragments(201), "SERVER_TIMESTAMP")
+    assert [p.fragments for p in one] == [200, 1]
+    assert one[1].start == T0 + timedelta(seconds=400)
+    assert one[1].end == T0 + timedelta(seconds=402) - timedelta(milliseconds=1)
+    # A fragment without a duration still gets a 1 ms range of its own.
+    instant = [replace(f, duration_ms=0) for f in _fragments(1)]
+    only = plan_clip_parts(instant, "SERVER_TIMESTAMP")[0]
+    assert only.end == only.start + timedelta(milliseconds=1)
 
 
 def test_plan_splits_on_bytes() -> None:
@@ -203,3 +220,69 @@ def test_join_mp4_refuses_different_streams(tmp_path: Path) -> None:
     _make_mp4(tmp_path / "b.mp4", 10, 10, width=32)
     with pytest.raises(ValueError, match="different streams"):
         join_mp4([tmp_path / "a.mp4", tmp_path / "b.mp4"], tmp_path / "out.mp4")
+
+
+def _make_av_mp4(path: Path, seconds: int) -> None:
+    """H.264 with B-frames (first dts before first pts) plus AAC audio."""
+    rate = 8000
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = {"g": "10", "bf": "2"}
+        audio = out.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        for index in range(seconds * 10):
+            image = np.full((48, 64, 3), 128, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, 10)
+            out.mux(list(video.encode(frame)))
+        out.mux(list(video.encode()))
+        samples = 1024
+        for index in range(seconds * rate // samples):
+            tone = np.zeros((1, samples), dtype=np.float32)
+            sound = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            sound.sample_rate = rate
+            sound.pts = index * samples
+            sound.time_base = Fraction(1, rate)
+            out.mux(list(audio.encode(sound)))
+        out.mux(list(audio.encode()))
+
+
+def _first_packet_times(path: Path) -> dict[str, list[float]]:
+    """Per stream kind: every packet's pts in seconds, in file order."""
+    times: dict[str, list[float]] = {"video": [], "audio": []}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.time_base is not None:
+                times[packet.stream.type].append(float(packet.pts * packet.time_base))
+    return times
+
+
+def test_join_mp4_keeps_audio_with_video(tmp_path: Path) -> None:
+    """Audio and B-frame video keep their offset across every join."""
+    pieces = [tmp_path / f"{name}.mp4" for name in "abc"]
+    for piece in pieces:
+        _make_av_mp4(piece, 2)
+    alone = _first_packet_times(pieces[0])
+    lead = min(alone["audio"]) - min(alone["video"])
+    output = tmp_path / "joined.mp4"
+    join_mp4(pieces, output)
+    joined = _first_packet_times(output)
+    video = sorted(joined["video"])
+    audio = sorted(joined["audio"])
+    per_piece_video = len(alone["video"])
+    per_piece_audio = len(alone["audio"])
+    assert len(video) == 3 * per_piece_video
+    assert len(audio) == 3 * per_piece_audio
+    for index in range(3):
+        video_start = video[index * per_piece_video]
+        audio_start = audio[index * per_piece_audio]
+        assert audio_start - video_start == pytest.approx(lead, abs=0.002)
+
+
+def test_join_mp4_reports_unreadable_media_as_value_error(tmp_path: Path) -> None:
+    """What FFmpeg cannot read is a ValueError the action turns into its message."""
+    (tmp_path / "a.mp4").write_bytes(b"not an mp4 at all" * 64)
+    with pytest.raises(ValueError, match="Cannot join"):
+        join_mp4([tmp_path / "a.mp4"], tmp_path / "out.mp4")

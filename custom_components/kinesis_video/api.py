@@ -11,6 +11,7 @@ import base64
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -342,26 +343,32 @@ async def _all_pages[R: Mapping[str, Any]](
 
 
 def _payload_to_file(
-    response: Mapping[str, Any], path: Path, offset: int
+    response: Mapping[str, Any], path: Path, offset: int, abort: threading.Event
 ) -> dict[str, Any]:
     """Stream a response's ``Payload`` into ``path`` from ``offset`` (executor).
 
     The file is cut back to ``offset`` first, so a retried attempt never leaves
     bytes of the failed one. An answer flagged as an error (wrong endpoint, HTTP
-    200) is not written. Returns the response metadata and ``BytesWritten``.
+    200) is not written. When ``abort`` is set (the caller was cancelled while
+    this thread ran on), the file is deleted: nothing half-written is left.
+    Returns the response metadata and ``BytesWritten``.
     """
     payload = response["Payload"]
     metadata = response.get("ResponseMetadata", {})
     result: dict[str, Any] = {"ResponseMetadata": metadata, "BytesWritten": 0}
     try:
-        if "x-amzn-errortype" in metadata.get("HTTPHeaders", {}):
+        if "x-amzn-errortype" in metadata.get("HTTPHeaders", {}) or abort.is_set():
             return result
         with path.open("r+b" if offset else "wb") as file:
             file.seek(offset)
             file.truncate()
             for chunk in payload.iter_chunks(DOWNLOAD_CHUNK):
+                if abort.is_set():
+                    break
                 file.write(chunk)
                 result["BytesWritten"] += len(chunk)
+        if abort.is_set():
+            path.unlink(missing_ok=True)
     finally:
         payload.close()
     return result
@@ -927,25 +934,34 @@ class KinesisVideoClient:
         arn: str,
         api: APINameType,
         operation: str,
-        download: Callable[[MediaClient], dict[str, Any]],
+        download: Callable[[MediaClient, threading.Event], dict[str, Any]],
         interval_s: float,
     ) -> int:
-        """A paced, retried data-plane download run in one executor job."""
+        """A paced, retried data-plane download run in one executor job.
+
+        Cancelling the caller does not stop an executor thread: it is told to
+        stop writing and to delete its file instead.
+        """
+        abort = threading.Event()
 
         def run(client: MediaClient) -> dict[str, Any]:
             try:
-                return download(client)
+                return download(client, abort)
             finally:
                 self._call_ended[(arn, operation)] = time.monotonic()
 
-        response = await self._data(
-            arn,
-            api,
-            operation,
-            run,
-            not_found=NoMediaError,
-            before=lambda: self._pace(arn, operation, interval_s),
-        )
+        try:
+            response = await self._data(
+                arn,
+                api,
+                operation,
+                run,
+                not_found=NoMediaError,
+                before=lambda: self._pace(arn, operation, interval_s),
+            )
+        except asyncio.CancelledError:
+            abort.set()
+            raise
         return int(response["BytesWritten"])
 
     async def get_clip_to_file(
@@ -973,8 +989,8 @@ class KinesisVideoClient:
             },
         }
 
-        def download(client: MediaClient) -> dict[str, Any]:
-            return _payload_to_file(client.get_clip(**params), path, 0)
+        def download(client: MediaClient, abort: threading.Event) -> dict[str, Any]:
+            return _payload_to_file(client.get_clip(**params), path, 0, abort)
 
         return await self._download(
             arn, "GET_CLIP", "GetClip", download, GET_CLIP_INTERVAL_S
@@ -996,12 +1012,15 @@ class KinesisVideoClient:
             batch = numbers[first : first + MEDIA_FRAGMENTS_BATCH]
 
             def download(
-                client: MediaClient, batch: list[str] = batch, offset: int = total
+                client: MediaClient,
+                abort: threading.Event,
+                batch: list[str] = batch,
+                offset: int = total,
             ) -> dict[str, Any]:
                 response = client.get_media_for_fragment_list(
                     StreamARN=arn, Fragments=batch
                 )
-                return _payload_to_file(response, path, offset)
+                return _payload_to_file(response, path, offset, abort)
 
             total += await self._download(
                 arn,

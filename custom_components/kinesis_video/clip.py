@@ -66,6 +66,9 @@ class Summary:
     gaps: list[Gap]
 
 
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+
 def fragment_time(fragment: Fragment, timestamp_type: TimestampType) -> datetime:
     """The fragment's start by the chosen clock."""
     if timestamp_type == "PRODUCER_TIMESTAMP":
@@ -89,32 +92,32 @@ def plan_clip_parts(
 ) -> list[ClipPart]:
     """Split time-ordered fragments into GetClip-sized runs.
 
-    Each part's range runs from its first fragment's start to its last
-    fragment's start: GetClip selects fragments by their start, inclusively, so
-    the parts neither overlap nor leave a fragment out.
+    GetClip selects fragments by their start, end inclusive, and wants an end
+    later than the start (a one-fragment part must not have start == end). So a
+    part ends 1 ms before its last fragment's media ends, but always before the
+    next part's first fragment starts: the parts neither overlap nor leave a
+    fragment out.
     """
     parts: list[ClipPart] = []
     run: list[Fragment] = []
     size = 0
 
-    def close() -> None:
-        parts.append(
-            ClipPart(
-                start=fragment_time(run[0], timestamp_type),
-                end=fragment_time(run[-1], timestamp_type),
-                fragments=len(run),
-                size=size,
-            )
-        )
+    def close(following: Fragment | None) -> None:
+        start = fragment_time(run[0], timestamp_type)
+        end = fragment_end(run[-1], timestamp_type) - _ONE_MS
+        if following is not None:
+            end = min(end, fragment_time(following, timestamp_type) - _ONE_MS)
+        end = max(end, fragment_time(run[-1], timestamp_type), start + _ONE_MS)
+        parts.append(ClipPart(start=start, end=end, fragments=len(run), size=size))
 
     for fragment in fragments:
         if run and (len(run) >= max_fragments or size + fragment.size > max_bytes):
-            close()
+            close(fragment)
             run, size = [], 0
         run.append(fragment)
         size += fragment.size
     if run:
-        close()
+        close(None)
     return parts
 
 
@@ -254,16 +257,50 @@ def _layout(streams: Sequence[Stream]) -> list[tuple[str, str, int, int]]:
     ]
 
 
+# Packets read ahead to find where a piece starts (every stream's first dts).
+_ORIGIN_LOOKAHEAD: Final = 64
+
+
+def _piece_packets(source: Any, inputs: list[Stream]) -> tuple[float, Iterable[Any]]:
+    """A piece's packets and its origin: the earliest first dts of any stream.
+
+    One origin per piece, in seconds, keeps audio and video (and B-frames,
+    whose first dts precedes their first pts) where they were relative to each
+    other. Only a few packets are held to find it.
+    """
+    packets = (
+        p for p in source.demux(*inputs) if p.dts is not None and p.pts is not None
+    )
+    ahead: list[Any] = []
+    firsts: dict[int, float] = {}
+    for packet in packets:
+        ahead.append(packet)
+        firsts.setdefault(packet.stream.index, float(packet.dts * packet.time_base))
+        if len(firsts) == len(inputs) or len(ahead) >= _ORIGIN_LOOKAHEAD:
+            break
+    origin = min(firsts.values(), default=0.0)
+    return origin, itertools.chain(ahead, packets)
+
+
 def join_mp4(pieces: Iterable[Path], output: Path) -> float:
     """Remux MP4 pieces one after another into ``output``; seconds of media.
 
     No re-encoding: packets are copied and their timestamps shifted so each
     piece starts where the previous one ended. Streams are matched by index;
     pieces must share their codec parameters (one camera, one stream).
-    Memory stays flat: packets are read and written one at a time.
+    Memory stays flat: packets are read and written one at a time. Media
+    FFmpeg cannot read or write raises ValueError.
     """
     import av  # noqa: PLC0415 - heavy; Home Assistant's stream component has it
+    import av.error  # noqa: PLC0415
 
+    try:
+        return _join(av, pieces, output)
+    except av.error.FFmpegError as err:
+        raise ValueError(f"Cannot join the clip parts: {err}") from err
+
+
+def _join(av: Any, pieces: Iterable[Path], output: Path) -> float:
     shift = 0.0
     with av.open(str(output), "w", format="mp4") as out:
         streams: list[Stream] = []
@@ -277,14 +314,10 @@ def join_mp4(pieces: Iterable[Path], output: Path) -> float:
                 elif _layout(inputs) != layout:
                     raise ValueError("The clip parts have different streams")
                 end = shift
-                origins: dict[int, int] = {}  # stream index -> first dts
-                for packet in source.demux(*inputs):
-                    if packet.dts is None or packet.pts is None:
-                        continue  # demuxer flush packet
+                origin, packets = _piece_packets(source, inputs)
+                for packet in packets:
                     base = packet.time_base
-                    assert base is not None
-                    origin = origins.setdefault(packet.stream.index, packet.dts)
-                    offset = round(shift / base) - origin
+                    offset = round((shift - origin) / base)
                     packet.pts += offset
                     packet.dts += offset
                     end = max(end, float((packet.pts + (packet.duration or 0)) * base))

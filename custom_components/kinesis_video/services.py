@@ -56,7 +56,6 @@ from .clip import (
     remove_quietly,
     render_name,
     summarize,
-    write_file,
 )
 from .const import (
     CONF_HLS_CONTAINER,
@@ -72,6 +71,7 @@ from .const import (
     TIMESTAMP_SERVER,
 )
 from .coordinator import KinesisVideoConfigEntry
+from .recordings import MAX_PLAYLIST_FRAGMENTS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -505,6 +505,8 @@ async def _get_playback_url(
         ATTR_EXPIRES, target.entry.options.get(CONF_URL_LIFETIME, DEFAULT_URL_LIFETIME)
     )
     timestamp_type = target.timestamp_type(call)
+    # AWS puts only 1000 fragments in an ON_DEMAND playlist unless asked for more.
+    max_results = MAX_PLAYLIST_FRAGMENTS if mode == "ON_DEMAND" else None
     client = target.client
     try:
         session: SessionUrl
@@ -516,6 +518,7 @@ async def _get_playback_url(
                 timestamp_type=timestamp_type,
                 start=start,
                 end=end,
+                max_results=max_results,
             )
         else:
             session = await client.get_hls_url(
@@ -528,6 +531,7 @@ async def _get_playback_url(
                 timestamp_type=timestamp_type,
                 start=start,
                 end=end,
+                max_results=max_results,
             )
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err
@@ -578,20 +582,37 @@ def _image_name(stream: str, image: Image, extension: str) -> str:
     )
 
 
-def _write_images(
+def _stage_images(
     folder: Path, names_and_data: list[tuple[str, bytes]], overwrite: bool
-) -> list[str]:
-    """Write stills through part files (executor); removes them all on failure."""
-    written: list[Path] = []
+) -> list[tuple[Path, Path]]:
+    """Write stills as part files (executor); (part, final path) of each."""
+    staged: list[tuple[Path, Path]] = []
     try:
         for name, data in names_and_data:
             path = folder / name
-            write_file(path, data, overwrite=overwrite)
-            written.append(path)
+            prepare_target(path, overwrite=overwrite)
+            part = part_path(path)
+            staged.append((part, path))
+            part.write_bytes(data)
     except BaseException:
-        remove_quietly(*written)
+        remove_quietly(*(part for part, _ in staged))
         raise
-    return [str(path) for path in written]
+    return staged
+
+
+def _publish_images(staged: list[tuple[Path, Path]], overwrite: bool) -> list[str]:
+    """Rename every staged still into place once all windows succeeded."""
+    published: list[Path] = []
+    try:
+        for part, path in staged:
+            publish(part, path, overwrite=overwrite)
+            published.append(path)
+    except BaseException:
+        remove_quietly(*(part for part, _ in staged))
+        if not overwrite:  # those are new files: the call leaves nothing behind
+            remove_quietly(*published)
+        raise
+    return [str(path) for path in published]
 
 
 async def _save_images(
@@ -611,14 +632,17 @@ async def _save_images(
     timestamp_type = target.timestamp_type(call)
     # Windows of whole sampling steps, so the samples keep one rhythm.
     step = interval * (IMAGES_WINDOW // interval)
-    files: list[str] = []
+    staged: list[tuple[Path, Path]] = []
     no_media: list[str | None] = []
     errors: list[dict[str, Any]] = []
     window = start
     try:
         try:
-            while window <= end:
-                window_end = min(window + step - timedelta(milliseconds=1), end)
+            while True:
+                # The last window ends at ``end`` (inclusive): no extra, billed
+                # call for a range of whole windows.
+                last = window + step >= end
+                window_end = end if last else window + step - timedelta(milliseconds=1)
                 images = await target.client.get_images(
                     target.arn,
                     window,
@@ -641,13 +665,20 @@ async def _save_images(
                         errors.append(
                             {"timestamp": _iso(image.timestamp), "error": image.error}
                         )
-                files += await hass.async_add_executor_job(
-                    _write_images, folder, ready, overwrite
+                staged += await hass.async_add_executor_job(
+                    _stage_images, folder, ready, overwrite
                 )
+                if last:
+                    break
                 window += step
+            files = await hass.async_add_executor_job(
+                _publish_images, staged, overwrite
+            )
         except BaseException:
-            # All or nothing: the stills of earlier windows go too.
-            await hass.async_add_executor_job(remove_quietly, *map(Path, files))
+            # All or nothing: no still of any window is left, no file replaced.
+            await hass.async_add_executor_job(
+                remove_quietly, *(part for part, _ in staged)
+            )
             raise
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err

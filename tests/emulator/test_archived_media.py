@@ -299,6 +299,11 @@ def test_get_clip_errors(emulator: EmulatorProcess, archived: Any) -> None:
         "InvalidArgumentException",
         400,
     )
+    # As AWS documents: the end must be later than the start, not equal to it.
+    assert error_of(lambda: _clip(archived, now - 10, now - 10))[:2] == (
+        "InvalidArgumentException",
+        400,
+    )
     assert error_of(lambda: _clip(archived, now - 25 * 3600, now))[:2] == (
         "InvalidArgumentException",
         400,

@@ -148,6 +148,24 @@ def test_fault_scoped_to_a_stream_and_until_cleared(
     assert kvs.describe_stream(StreamName="backyard")["StreamInfo"]
 
 
+def test_fault_after_skipping_calls(emulator: EmulatorProcess, kvs: Any) -> None:
+    """``skip`` lets the first calls through: the second call of a task fails."""
+    _fault(
+        emulator,
+        operation="DescribeStream",
+        count=1,
+        skip=2,
+        error="ResourceNotFoundException",
+    )
+    for _ in range(2):
+        assert kvs.describe_stream(StreamName="front-door")["StreamInfo"]
+    assert error_of(lambda: kvs.describe_stream(StreamName="front-door"))[:2] == (
+        "ResourceNotFoundException",
+        404,
+    )
+    assert kvs.describe_stream(StreamName="front-door")["StreamInfo"]
+
+
 def test_latency(emulator: EmulatorProcess, kvs: Any, archived: Any) -> None:
     freeze_clock(emulator)
     _fault(emulator, operation="DescribeStream", count=1, latency_s=0.4)

@@ -433,6 +433,7 @@ def test_hls_argument_errors(emulator: EmulatorProcess, archived: Any) -> None:
         "live replay without a start": {"PlaybackMode": "LIVE_REPLAY"},
         "range over 24 h": on_demand(now - 25 * 3600, now),
         "end before start": on_demand(now - 10, now - 20),
+        "end equal to start": on_demand(now - 10, now - 10),
         "expires above 12 h": {"PlaybackMode": "LIVE", "Expires": 43201},
         "max results above 5000": {
             "PlaybackMode": "LIVE",

@@ -572,6 +572,9 @@ async def test_playback_urls(
         )
     )[CAMERA]
     assert "SessionToken" in replay_end["url"]
+    # "The last minute" is Home Assistant's (real) last minute: let the emulator's
+    # clock run again, or the fixture's frozen minute may lie more than 60 s back.
+    await admin(hass, emulator, "POST", "clock", {"real": True})
     recent = (
         await _call(hass, "get_playback_url", {"mode": "live_replay", "duration": 60})
     )[CAMERA]
@@ -785,7 +788,11 @@ async def test_save_images_windows_and_no_media(
         )
     )[CAMERA]
     assert result["folder"] == str(tmp_path / "front-door")
-    assert len(result["no_media"]) == 2  # start + 100 and start + 120
+    # The emulator's gap holds the samples at start + 100 s and start + 120 s.
+    assert [datetime.fromisoformat(t).timestamp() for t in result["no_media"]] == [
+        pytest.approx(start + 100, abs=0.001),
+        pytest.approx(start + 120, abs=0.001),
+    ]
     assert len(result["files"]) == 19
     assert result["errors"] == []
     assert (await calls(hass, emulator))["GetImages"] == 2
@@ -816,6 +823,45 @@ async def test_save_images_windows_and_no_media(
         )
     assert err.value.translation_key == "file_exists"
     assert all(Path(name).exists() for name in result["files"])
+
+
+async def test_save_images_overwrite_failure_keeps_old_stills(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """A failure in a later window replaces nothing: the old stills stay as they were.
+
+    Also: a range of exactly one window costs exactly one GetImages call.
+    """
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    data = {
+        "start": _at(loaded - 900),
+        "duration": 300,
+        "interval": 20,
+        "folder": str(tmp_path / "stills"),
+    }
+    await admin(hass, emulator, "DELETE", "calls")
+    first = (await _call(hass, "save_images", data))[CAMERA]
+    assert (await calls(hass, emulator))["GetImages"] == 1
+    assert len(first["files"]) == 16  # 0, 20, ..., 300 s: the end is inclusive
+    before = {name: Path(name).read_bytes() for name in first["files"]}
+
+    # Ask for 600 s (two windows) at a different size, the second window failing.
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "GetImages", "skip": 1, "count": 20, "error": "InternalFailure"},
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await _call(
+            hass,
+            "save_images",
+            {**data, "duration": 600, "width": 64, "overwrite": True},
+        )
+    assert err.value.translation_key == "service_failed"
+    assert {name: Path(name).read_bytes() for name in first["files"]} == before
+    assert sorted(str(p) for p in (tmp_path / "stills").iterdir()) == sorted(before)
 
 
 async def test_save_images_default_folder_jpeg(
