@@ -64,7 +64,7 @@ async def async_setup_entry(
         await client.close()
         raise
     health = {
-        arn: StreamHealthCoordinator(hass, entry, client, arn)
+        arn: StreamHealthCoordinator(hass, entry, client, coordinator, arn)
         for arn in coordinator.stream_arns
     }
     entry.runtime_data = KinesisVideoData(

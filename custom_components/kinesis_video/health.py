@@ -48,9 +48,10 @@ class StreamHealthCoordinator(DataUpdateCoordinator[StreamHealth]):
         hass: HomeAssistant,
         entry: KinesisVideoConfigEntry,
         client: KinesisVideoClient,
+        status: KinesisVideoCoordinator,
         arn: str,
     ) -> None:
-        """Poll one stream."""
+        """Poll one stream; ``status`` is the entry's DescribeStream poll."""
         self.stream_arn = arn
         self.stream_name = parse_stream_arn(arn).name
         super().__init__(
@@ -61,17 +62,25 @@ class StreamHealthCoordinator(DataUpdateCoordinator[StreamHealth]):
             update_interval=HEALTH_POLL_INTERVAL,
         )
         self.client = client
+        self.status = status
 
     async def _async_update_data(self) -> StreamHealth:
         """Receiving if a fragment started within the window; keep the last one."""
         previous = self.data.last_fragment if self.data is not None else None
+        info = self.status.data.get(self.stream_arn) if self.status.data else None
+        if info is not None and info.retention_hours == 0:
+            # Nothing is archived, so nothing can be listed: no call (the
+            # entities are unavailable and a repair issue says why).
+            return StreamHealth(receiving=False, last_fragment=previous)
         now = dt_util.utcnow()
         try:
             fragments, _ = await self.client.list_fragments(
                 self.stream_arn, now - HEALTH_WINDOW, now
             )
         except (StreamNotFoundError, NoDataRetentionError):
-            # Gone or keeping nothing: no video arrives (the status says why).
+            # Deleted, or retention set to 0 since the last status poll: let
+            # the status poll see it now rather than in up to 5 minutes.
+            await self.status.async_request_refresh()
             return StreamHealth(receiving=False, last_fragment=previous)
         except AuthenticationError as err:
             raise ConfigEntryAuthFailed(
@@ -107,9 +116,12 @@ class KinesisVideoHealthEntity(KinesisVideoEntity):
 
     @property
     def available(self) -> bool:
-        """As the base entity, and the last health poll must have worked."""
+        """As the base entity, for a stream that keeps video, polled fine."""
+        info = self.stream_info
         return (
             super().available
+            and info is not None
+            and info.retention_hours > 0  # nothing to list without an archive
             and self.health.last_update_success
             and self.health.data is not None
         )

@@ -37,6 +37,7 @@ from .api import (
     TimestampType,
     parse_stream_arn,
 )
+from .clip import fragment_end
 from .const import (
     CONF_HLS_CONTAINER,
     CONF_STREAMS,
@@ -51,16 +52,18 @@ from .coordinator import KinesisVideoConfigEntry
 from .recordings import (
     GAP_TOLERANCE,
     HOUR,
+    MAX_FRAGMENT_DURATION,
     MAX_PLAYLIST_FRAGMENTS,
     RecordingIndex,
     Span,
     merge_spans,
 )
+from .services import MEDIA_FOLDER, media_folder
 
 # The stream level probes at most this many recent days (one small call each).
 MAX_DAYS: Final = 31
 CLIPS: Final = "clips"
-CLIP_DIR: Final = "kinesis_video"  # under the first media dir, per stream
+CLIP_DIR: Final = MEDIA_FOLDER  # save_clip's default folder, per stream
 HLS_MIME: Final = "application/x-mpegURL"
 _HOUR_ID: Final = "%H%z"
 _ONE_MS: Final = timedelta(milliseconds=1)
@@ -177,11 +180,10 @@ class KinesisVideoMediaSource(MediaSource):
 
     def _clip_dir(self, stream: str) -> tuple[str, Path] | None:
         """(media dir id, directory) where save_clip writes this stream's clips."""
-        media_dirs = self.hass.config.media_dirs
-        if not media_dirs:
-            return None
-        source_id, path = next(iter(media_dirs.items()))
-        return source_id, Path(path) / CLIP_DIR / stream
+        source_id, folder = media_folder(self.hass)
+        if source_id is None:
+            return None  # not a media folder: nothing to browse or play it by
+        return source_id, folder / CLIP_DIR / stream
 
     # -- resolve --------------------------------------------------------------
 
@@ -375,7 +377,14 @@ class KinesisVideoMediaSource(MediaSource):
         spans = merge_spans(fragments, stream.timestamp_type)
         now = dt_util.utcnow()
         children: list[BrowseMediaSource] = []
-        cursor = start
+        # A fragment that began in the previous hour may run on into this one:
+        # where it ends, not the hour's start, is where a gap could begin.
+        earlier = await stream.index.fragments(
+            stream.arn, start - MAX_FRAGMENT_DURATION, start, stream.timestamp_type
+        )
+        cursor = max(
+            [start, *(fragment_end(f, stream.timestamp_type) for f in earlier)]
+        )
         for span in spans:
             if span.start - cursor > GAP_TOLERANCE:
                 children.append(self._gap(cursor, span.start))

@@ -17,12 +17,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from .api import Fragment, KinesisVideoClient, TimestampType
+from .clip import fragment_time
 
 # ON_DEMAND HLS playlists hold at most this many fragments (and 24 h).
 MAX_PLAYLIST_FRAGMENTS: Final = 5000
 MAX_PLAYLIST_RANGE: Final = timedelta(hours=24)
 # A pause this short between fragments is no gap.
 GAP_TOLERANCE: Final = timedelta(seconds=1)
+# KVS refuses fragments longer than this: how far back one may reach into an hour.
+MAX_FRAGMENT_DURATION: Final = timedelta(seconds=20)
 # Sub-ranges listed at once per stream (each is paced by the API layer anyway).
 LIST_CONCURRENCY: Final = 3
 CACHE_SECONDS: Final = 60.0
@@ -38,13 +41,6 @@ class Span:
     start: datetime
     end: datetime
     fragments: int
-
-
-def fragment_start(fragment: Fragment, timestamp_type: TimestampType) -> datetime:
-    """A fragment's start on the chosen clock."""
-    if timestamp_type == "PRODUCER_TIMESTAMP":
-        return fragment.producer_timestamp
-    return fragment.server_timestamp
 
 
 def merge_spans(
@@ -64,7 +60,7 @@ def merge_spans(
     start: datetime | None = None
     end = count = None
     for fragment in fragments:
-        begin = fragment_start(fragment, timestamp_type)
+        begin = fragment_time(fragment, timestamp_type)
         finish = begin + timedelta(milliseconds=fragment.duration_ms)
         if (
             start is None

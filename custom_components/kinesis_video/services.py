@@ -336,9 +336,22 @@ def _check_path(hass: HomeAssistant, rendered: str) -> Path:
         raise _invalid("invalid_path", path=rendered)
     path = Path(rendered)
     if not path.is_absolute():
-        media = hass.config.media_dirs.get("local") or hass.config.path("media")
-        path = Path(media) / path
+        path = media_folder(hass)[1] / path
     return path
+
+
+def media_folder(hass: HomeAssistant) -> tuple[str | None, Path]:
+    """(media source id, folder) where relative file names land.
+
+    The ``local`` media folder, else the first one configured, so saved clips
+    can be browsed and played; ``config/media`` (id None) if there is none.
+    """
+    media_dirs = hass.config.media_dirs
+    if "local" in media_dirs:
+        return "local", Path(media_dirs["local"])
+    for source_id, folder in media_dirs.items():
+        return source_id, Path(folder)
+    return None, Path(hass.config.path("media"))
 
 
 def _allowed(hass: HomeAssistant, path: Path) -> Path:

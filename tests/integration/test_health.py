@@ -230,6 +230,32 @@ async def test_deleted_stream_receives_nothing(
     assert health.data is not None
     assert not health.data.receiving
     assert health.data.last_fragment is not None
+    # The health poll told the status poll at once: unavailable within 30 s,
+    # not at the next 5-minute DescribeStream.
+    assert hass.states.get("binary_sensor.backyard_receiving_video").state == (
+        STATE_UNAVAILABLE
+    )
+    assert hass.states.get("camera.backyard").state == STATE_UNAVAILABLE
     # Unload releases everything.
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await asyncio.sleep(0)
+
+
+async def test_stream_without_retention_is_not_polled(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """0 h retention: nothing can be listed, so no calls and no made-up "off"."""
+    await _sync_clock(hass, emulator)
+    await admin(hass, emulator, "POST", "streams/front-door", {"retention_hours": 0})
+    await setup_entry(hass, config_entry)
+    await _advance(hass, emulator, freezer, 120)
+    assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
+    assert hass.states.get(LAST).state == STATE_UNAVAILABLE
+    assert hass.states.get(RETENTION).state == "0"
+    log = await hass.async_add_executor_job(emulator.calls)
+    listed = {c["stream"] for c in log["calls"] if c["operation"] == "ListFragments"}
+    assert listed == {"backyard"}
+    assert hass.states.get("binary_sensor.backyard_receiving_video").state == STATE_ON

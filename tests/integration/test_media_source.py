@@ -229,6 +229,57 @@ async def test_saved_clips(
     assert (await _browse(hass, f"{entry_id}/front-door/clips")).children == []
 
 
+async def test_saved_clip_found_in_a_media_folder_not_named_local(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """save_clip and the browser agree on the folder, whatever it is called."""
+    hass.config.media_dirs = {"recordings": str(tmp_path / "rec")}
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    await setup_entry(hass, config_entry)
+    end = datetime.fromtimestamp(time.time(), UTC) - timedelta(minutes=5)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "save_clip",
+        {"entity_id": "camera.front_door", "end": end, "duration": 4},
+        blocking=True,
+        return_response=True,
+    )
+    saved = Path(response["camera.front_door"]["path"])  # type: ignore[index]
+    assert saved.parent == tmp_path / "rec" / "kinesis_video" / "front-door"
+    clips = await _browse(hass, f"{config_entry.entry_id}/front-door/clips")
+    assert _ids(clips) == [
+        f"media-source://media_source/recordings/kinesis_video/front-door/{saved.name}"
+    ]
+
+
+async def test_hour_starting_inside_a_fragment_has_no_false_gap(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A fragment running over the hour's start is video, not a hole.
+
+    A 500 ms producer offset shifts the server timestamps off the 2 s grid, so
+    the hour's first fragment starts 1.5 s after the hour (the previous one
+    covers those 1.5 s).
+    """
+    await admin(
+        hass, emulator, "POST", "streams/front-door", {"producer_offset_ms": 500}
+    )
+    await setup_entry(hass, config_entry)
+    now = datetime.fromtimestamp(time.time(), UTC)
+    hour = _hour_start(now - timedelta(minutes=60))
+    hour_id = (
+        f"{config_entry.entry_id}/front-door/{hour.date().isoformat()}/"
+        f"{hour.strftime('%H%z')}"
+    )
+    children = (await _browse(hass, hour_id)).children or []
+    assert [c.can_play for c in children] == [True]
+    start_ms = int(children[0].media_content_id.rsplit("/", 1)[1].split("-")[0])
+    assert start_ms == hour.timestamp() * 1000 + 1500
+
+
 async def test_no_retention_lists_no_days(
     hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
 ) -> None:
