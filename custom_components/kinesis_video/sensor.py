@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
 )
@@ -38,23 +39,34 @@ async def async_setup_entry(
     async_add_entities(entities)
 
 
-class LastFragmentSensor(KinesisVideoHealthEntity, SensorEntity):
+class LastFragmentSensor(KinesisVideoHealthEntity, RestoreSensor):
     """When the newest fragment seen ended (server time).
 
     Disabled by default: while video arrives it changes at every poll (twice a
     minute), which the recorder would store; "Receiving video" says the same for
-    automations.
+    automations. Restored across restarts: for a camera that is offline when
+    Home Assistant starts, when it last sent video is what matters.
     """
 
     _attr_device_class = SensorDeviceClass.TIMESTAMP
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_entity_registry_enabled_default = False
+    _restored: datetime | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the health poll; remember the value from before a restart."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_sensor_data()) is not None and (
+            isinstance(last.native_value, datetime)
+        ):
+            self._restored = last.native_value
 
     @property
     def native_value(self) -> datetime | None:
-        """End of the newest fragment seen since Home Assistant started."""
+        """End of the newest fragment seen (since before the last restart)."""
         data = self.health.data
-        return None if data is None else data.last_fragment
+        seen = None if data is None else data.last_fragment
+        return max((v for v in (seen, self._restored) if v is not None), default=None)
 
 
 class RetentionSensor(KinesisVideoEntity, SensorEntity):

@@ -9,12 +9,13 @@ import boto3
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
+    mock_restore_cache_with_extra_data,
 )
 
 from custom_components.kinesis_video.const import DOMAIN, HEALTH_POLL_INTERVAL
@@ -259,3 +260,32 @@ async def test_stream_without_retention_is_not_polled(
     listed = {c["stream"] for c in log["calls"] if c["operation"] == "ListFragments"}
     assert listed == {"backyard"}
     assert hass.states.get("binary_sensor.backyard_receiving_video").state == STATE_ON
+
+
+async def test_last_fragment_restored_while_camera_is_offline(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After a restart with the camera offline, the sensor keeps its last value."""
+    before = (dt_util.utcnow() - timedelta(hours=3)).replace(microsecond=0)
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(LAST, before.isoformat()),
+                {"native_value": before, "native_unit_of_measurement": None},
+            )
+        ],
+    )
+    await _sync_clock(hass, emulator)
+    await admin(hass, emulator, "POST", "streams/front-door", {"online": False})
+    await _advance(hass, emulator, freezer, 90)
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(RECEIVING).state == STATE_OFF
+    assert datetime.fromisoformat(hass.states.get(LAST).state) == before
+    # Video again: the newer value wins.
+    await admin(hass, emulator, "POST", "streams/front-door", {"online": True})
+    await _advance(hass, emulator, freezer, 30)
+    assert datetime.fromisoformat(hass.states.get(LAST).state) > before
