@@ -75,13 +75,7 @@ async def async_setup_entry(
     await asyncio.gather(*(poll.async_refresh() for poll in health.values()))
     _remove_stale(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    # Streams added or removed in the options: devices and entities follow.
-    entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True
-
-
-async def _async_reload(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
 
 
 def _remove_stale(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
@@ -92,9 +86,8 @@ def _remove_stale(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
         if not any(
             domain == DOMAIN and ident in arns for domain, ident in device.identifiers
         ):
-            registry.async_update_device(
-                device.id, remove_config_entry_id=entry.entry_id
-            )
+            # One entry per account and region: the device is this entry's only.
+            registry.async_remove_device(device.id)
     names = {parse_stream_arn(arn).name for arn in arns}
     issues = ir.async_get(hass).issues
     for domain, issue_id in list(issues):

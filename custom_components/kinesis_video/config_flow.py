@@ -446,14 +446,19 @@ class KinesisVideoOptionsFlow(OptionsFlow):
             ):
                 errors["base"] = "wrong_account"
             if not errors:
-                return self.async_create_entry(
-                    data={
-                        CONF_STREAMS: arns,
-                        CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER],
-                        CONF_URL_LIFETIME: int(user_input[CONF_URL_LIFETIME]),
-                        CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE],
-                    }
-                )
+                options = {
+                    CONF_STREAMS: arns,
+                    CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER],
+                    CONF_URL_LIFETIME: int(user_input[CONF_URL_LIFETIME]),
+                    CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE],
+                }
+                if options != dict(entry.options):
+                    # Devices and entities follow at once. Scheduled here rather
+                    # than from an update listener (deprecated with reauth and
+                    # reconfigure from 2026.12; OptionsFlowWithReload is not in
+                    # 2025.4); the task runs after the new options are stored.
+                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self.async_create_entry(data=options)
         defaults = user_input or entry.options
         schema = form_schema(
             {

@@ -148,8 +148,7 @@ async def test_playback_continues_across_url_expiries(
     margin) swaps a new URL into the running stream, then the emulator expires
     the old session (403 from then on), so the worker can only go on with the
     fresh URL. The job is called directly: firing Home Assistant's clock an hour
-    ahead would also fire the stream's own idle timer and stop it. (The lingering
-    timer is that idle timer, which outlives a stopped stream.)
+    ahead would also fire the stream's own idle timer and stop it.
     """
     assert await async_setup_component(hass, "stream", {})
     await setup_entry(hass, config_entry)
@@ -189,6 +188,7 @@ async def test_playback_continues_across_url_expiries(
         assert refused == []
     finally:
         await stream.stop()
+        output.cleanup()  # its idle timer outlives a stopped stream
 
 
 async def test_still_at_requested_size_and_cached(
@@ -265,6 +265,7 @@ async def test_unavailable_and_back(
     await poll()
     assert hass.states.get("camera.front_door").state == STATE_UNAVAILABLE
     assert hass.states.get("camera.backyard").state == STATE_UNAVAILABLE
+    assert "Could not read the stream status" in caplog.text
     await admin(hass, emulator, "DELETE", "faults")
     await poll()
     assert hass.states.get("camera.backyard").state == "idle"
@@ -417,3 +418,4 @@ async def test_remove_device_only_when_unconfigured(
         config_entry, options={**config_entry.options, "streams": []}
     )
     assert await async_remove_config_entry_device(hass, config_entry, device)
+    await hass.async_block_till_done()  # the reload the options change started

@@ -110,7 +110,7 @@ async def test_bad_endpoint_url(hass: HomeAssistant, emulator: EmulatorProcess) 
 
 
 async def test_unexpected_error_is_unknown(
-    hass: HomeAssistant, emulator: EmulatorProcess
+    hass: HomeAssistant, emulator: EmulatorProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug (not an AWS error) shows unknown and is logged.
 
@@ -125,6 +125,8 @@ async def test_unexpected_error_is_unknown(
             flow_id, entry_data(emulator)
         )
     assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while checking AWS credentials" in caplog.text
+    assert "RuntimeError: boom" in caplog.text
 
 
 async def test_service_error_is_cannot_connect(
@@ -330,6 +332,7 @@ async def test_reconfigure(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()  # the reload it started
 
 
 async def test_reconfigure_other_region_aborts(
@@ -552,6 +555,7 @@ async def test_reauth_with_key_that_cannot_list(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert config_entry.data[CONF_ACCESS_KEY_ID] == "AKIANOLIST0000000001"
+    await hass.async_block_till_done()  # the reload it started
 
 
 @pytest.mark.parametrize(

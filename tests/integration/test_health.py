@@ -165,6 +165,7 @@ async def test_failures(
     emulator: EmulatorProcess,
     config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A failed poll makes the health entities unavailable, not the retention."""
     await _sync_clock(hass, emulator)
@@ -185,6 +186,7 @@ async def test_failures(
     assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
     assert hass.states.get(LAST).state == STATE_UNAVAILABLE
     assert hass.states.get(RETENTION).state == "24"
+    assert "Could not check whether the stream is receiving video" in caplog.text
     await _advance(hass, emulator, freezer, 60)
     assert hass.states.get(RECEIVING).state == STATE_ON
 
@@ -194,6 +196,7 @@ async def test_refused_key_starts_reauth(
     emulator: EmulatorProcess,
     config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """NotAuthorized on ListFragments asks for a new key."""
     await _sync_clock(hass, emulator)
@@ -209,6 +212,7 @@ async def test_refused_key_starts_reauth(
     assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
+    assert "AWS refused the stored access key" in caplog.text
 
 
 async def test_deleted_stream_receives_nothing(
