@@ -25,6 +25,7 @@ from custom_components.kinesis_video.api import (
     KinesisVideoClient,
     NoDataRetentionError,
     NoMediaError,
+    PermissionDeniedError,
     RetryPolicy,
     ServiceError,
     StreamNotFoundError,
@@ -300,9 +301,13 @@ async def test_denied_key(
         "credentials",
         {"access_key": emulator.access_key, "denied": True},
     )
-    with pytest.raises(AuthenticationError) as caught:
+    # The key is valid, its policy says no: not an authentication error (new
+    # keys would not help), so nothing re-authenticates in a loop.
+    with pytest.raises(PermissionDeniedError) as caught:
         await client.describe_stream(arns["backyard"])
     assert caught.value.aws_code == "NotAuthorizedException"
+    assert caught.value.code == "permission_denied"
+    assert not isinstance(caught.value, AuthenticationError)
 
 
 async def test_unknown_stream(client: KinesisVideoClient) -> None:

@@ -26,6 +26,7 @@ from .coordinator import (
     KinesisVideoConfigEntry,
     KinesisVideoCoordinator,
     KinesisVideoData,
+    retention_issue_id,
 )
 from .health import StreamHealthCoordinator
 
@@ -88,15 +89,25 @@ def _remove_stale(hass: HomeAssistant, entry: KinesisVideoConfigEntry) -> None:
         ):
             # One entry per account and region: the device is this entry's only.
             registry.async_remove_device(device.id)
-    names = {parse_stream_arn(arn).name for arn in arns}
-    issues = ir.async_get(hass).issues
-    for domain, issue_id in list(issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith("no_data_retention_")
-            and issue_id.removeprefix("no_data_retention_") not in names
-        ):
+    keep = {retention_issue_id(entry.entry_id, parse_stream_arn(a).name) for a in arns}
+    _remove_retention_issues(hass, entry.entry_id, keep)
+
+
+def _remove_retention_issues(
+    hass: HomeAssistant, entry_id: str, keep: set[str]
+) -> None:
+    """Delete the entry's no-retention repair issues, except ``keep``."""
+    prefix = retention_issue_id(entry_id, "")
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and issue_id.startswith(prefix) and issue_id not in keep:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+async def async_remove_entry(
+    hass: HomeAssistant, entry: KinesisVideoConfigEntry
+) -> None:
+    """A deleted entry leaves no repair issue behind."""
+    _remove_retention_issues(hass, entry.entry_id, set())
 
 
 async def async_unload_entry(

@@ -82,18 +82,22 @@ _STREAM_ARN: Final = re.compile(
     r":(?P<account_id>[0-9]+):stream/(?P<name>[a-zA-Z0-9_.-]+)/(?P<created>[0-9]+)"
 )
 
+# The key itself is refused (unknown, wrong secret, expired): re-authenticate.
 _AUTH_CODES: Final = frozenset(
     [
-        "AccessDeniedException",
         "ExpiredTokenException",
         "IncompleteSignatureException",
         "InvalidClientTokenId",
         "InvalidSignatureException",
-        "NotAuthorizedException",
         "MissingAuthenticationTokenException",
         "SignatureDoesNotMatch",
         "UnrecognizedClientException",
     ]
+)
+# The key is fine but its IAM policy does not allow the action: new keys would
+# not help (re-authenticating with the same key would loop), the policy would.
+_PERMISSION_CODES: Final = frozenset(
+    ["AccessDeniedException", "NotAuthorizedException"]
 )
 _THROTTLE_CODES: Final = frozenset(
     ["ClientLimitExceededException", "ThrottlingException", "TooManyRequestsException"]
@@ -131,9 +135,15 @@ class KinesisVideoError(Exception):
 
 
 class AuthenticationError(KinesisVideoError):
-    """Credentials are wrong, expired or not allowed to do this."""
+    """The credentials are refused: unknown key, wrong secret or expired."""
 
     code = "authentication"
+
+
+class PermissionDeniedError(KinesisVideoError):
+    """Valid credentials whose IAM policy does not allow this action."""
+
+    code = "permission_denied"
 
 
 class ThrottledError(KinesisVideoError):
@@ -386,6 +396,8 @@ def _translate(
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         detail = str(error.get("Message", ""))[:_MESSAGE_MAX]
         message = f"{operation}: {code or status}: {detail}"
+        if code in _PERMISSION_CODES:
+            return PermissionDeniedError(message, aws_code=code)
         if code in _AUTH_CODES or status in (401, 403):
             return AuthenticationError(message, aws_code=code)
         if code in _THROTTLE_CODES or status == 429:

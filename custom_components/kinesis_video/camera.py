@@ -23,6 +23,7 @@ from .api import (
     AuthenticationError,
     KinesisVideoClient,
     KinesisVideoError,
+    PermissionDeniedError,
     SessionUrl,
 )
 from .const import (
@@ -115,7 +116,15 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             self._session = None
             return None
         except KinesisVideoError as err:
-            _LOGGER.debug("No live URL for %s: %s", self.stream_name, err)
+            if isinstance(err, PermissionDeniedError):
+                # The key works, its policy does not allow live view here.
+                _LOGGER.warning(
+                    "No live view of %s: %s. Allow the action in the key's IAM policy",
+                    self.stream_name,
+                    err,
+                )
+            else:
+                _LOGGER.debug("No live URL for %s: %s", self.stream_name, err)
             self._session = None
             self._schedule_refresh(dt_util.utcnow() + self._next_retry_delay())
             return None
@@ -136,13 +145,23 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             self.hass, self._async_refresh, when
         )
 
+    @property
+    def _watching(self) -> bool:
+        """Whether someone watches: the stream has an output (HLS) attached.
+
+        Home Assistant keeps the Stream object after the last viewer leaves and
+        removes its output once idle; live video (billed per GB) and URL
+        refreshes are only worth it while an output exists.
+        """
+        return self.stream is not None and bool(self.stream.outputs())
+
     async def _async_refresh(self, _now: datetime) -> None:
         """Before the URL expires, give the running stream a fresh one."""
         if self._cancel_refresh is not None:
             self._cancel_refresh()
             self._cancel_refresh = None
-        if self.stream is None:
-            # Nobody is watching: fetch a URL only when someone does.
+        if not self._watching:
+            # Nobody is watching: fetch a URL when someone does again.
             self._session = None
             return
         self._refreshing = True
@@ -155,8 +174,17 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             self.stream.update_source(session.url)
 
     async def async_create_stream(self) -> Stream | None:
-        """Create the stream and start watching its session URL."""
+        """Create the stream (or reuse it, with a fresh URL) and watch its URL."""
+        existing = self.stream
         stream = await super().async_create_stream()
+        if stream is not None and stream is existing:
+            # A viewer is back: the URL was let go (or ran out) while nobody
+            # watched, and Home Assistant does not ask for a new source.
+            session = self._session
+            if (session is None or self._expiring(session)) and (
+                fresh := await self._async_new_session()
+            ) is not None:
+                stream.update_source(fresh.url)
         if stream is not None and self._cancel_watchdog is None:
             self._cancel_watchdog = async_track_time_interval(
                 self.hass, self._async_check_session, SESSION_CHECK_INTERVAL
@@ -168,10 +196,10 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
 
         Home Assistant's stream worker (FFmpeg) keeps retrying a refused playlist
         without reporting it, so the camera checks the playlist itself: one small
-        GET every 30 s, only while a stream exists.
+        GET every 30 s, only while someone watches.
         """
         session = self._session
-        if self.stream is None or session is None or self._refreshing:
+        if not self._watching or session is None or self._refreshing:
             return
         try:
             async with async_get_clientsession(self.hass).get(
@@ -199,7 +227,9 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
         """The running stream's keyframe, else a (briefly cached) GetImages still."""
-        if self.stream is not None and self.stream.available:
+        # Only from a stream someone watches: asking an idle one for an image
+        # would start its worker, i.e. pull live video, at every refresh.
+        if self.stream is not None and self._watching and self.stream.available:
             image = await self.stream.async_get_image(width, height)
             if image:
                 return image

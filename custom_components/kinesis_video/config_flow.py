@@ -10,6 +10,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -33,6 +34,7 @@ from .api import (
     AwsCredentials,
     KinesisVideoClient,
     KinesisVideoError,
+    PermissionDeniedError,
     StreamInfo,
     StreamNotFoundError,
     parse_stream_arn,
@@ -63,8 +65,9 @@ _LOGGER = logging.getLogger(__name__)
 
 CONF_MANUAL_ARNS = "manual_arns"
 
-# Regions where Kinesis Video Streams runs (AWS regional services list); the
-# selector also accepts any other region name typed in.
+# Regions where Kinesis Video Streams runs (botocore's endpoint data for
+# kinesisvideo: the aws, aws-us-gov and aws-cn partitions); the selector also
+# accepts a region typed in, for regions added after this list.
 KVS_REGIONS = [
     "us-east-1",
     "us-east-2",
@@ -76,13 +79,19 @@ KVS_REGIONS = [
     "ap-south-1",
     "ap-southeast-1",
     "ap-southeast-2",
+    "ap-southeast-5",
     "ca-central-1",
     "eu-central-1",
+    "eu-south-2",
     "eu-west-1",
     "eu-west-2",
     "eu-west-3",
+    "il-central-1",
+    "me-south-1",
     "sa-east-1",
+    "us-gov-east-1",
     "us-gov-west-1",
+    "cn-north-1",
 ]
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
@@ -123,6 +132,21 @@ def _credentials_schema(defaults: Mapping[str, Any]) -> Any:
     )
 
 
+def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What is stored: the fields without the spaces a paste brings along."""
+    result = {
+        **data,
+        CONF_ACCESS_KEY_ID: data[CONF_ACCESS_KEY_ID].strip(),
+        CONF_SECRET_ACCESS_KEY: data[CONF_SECRET_ACCESS_KEY].strip(),
+        CONF_REGION: data[CONF_REGION].strip(),
+    }
+    if endpoint := (data.get(CONF_ENDPOINT_URL) or "").strip():
+        result[CONF_ENDPOINT_URL] = endpoint
+    else:
+        result.pop(CONF_ENDPOINT_URL, None)
+    return result
+
+
 def _credentials(data: Mapping[str, Any]) -> AwsCredentials:
     return AwsCredentials(
         access_key_id=data[CONF_ACCESS_KEY_ID].strip(),
@@ -159,12 +183,11 @@ async def _check_credentials(
         return check, None
     try:
         check.streams = await client.list_streams()
-    except AuthenticationError as err:
-        if err.aws_code in ("AccessDeniedException", "NotAuthorizedException"):
-            # Valid keys without kinesisvideo:ListStreams: streams by ARN only.
-            check.can_list = False
-        else:
-            check.errors["base"] = "invalid_auth"
+    except PermissionDeniedError:
+        # Valid keys without kinesisvideo:ListStreams: streams by ARN only.
+        check.can_list = False
+    except AuthenticationError:
+        check.errors["base"] = "invalid_auth"
     except KinesisVideoError:
         check.errors["base"] = "cannot_connect"
     except Exception:
@@ -213,6 +236,9 @@ async def _resolve_streams(
         except StreamNotFoundError:
             errors[CONF_MANUAL_ARNS] = "stream_not_found"
             continue
+        except PermissionDeniedError:
+            errors[CONF_MANUAL_ARNS] = "describe_denied"
+            continue
         except AuthenticationError:
             errors["base"] = "invalid_auth"
             continue
@@ -255,7 +281,7 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
             check, client = await _check_credentials(self.hass, user_input)
             errors = check.errors
             if client is not None:
-                self._data = user_input
+                self._data = _normalized(user_input)
                 self._client, self._check = client, check
                 return await self.async_step_streams()
         return self.async_show_form(
@@ -281,6 +307,10 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                 user_input.get(CONF_MANUAL_ARNS),
                 errors,
             )
+            if not errors and self.source == SOURCE_RECONFIGURE:
+                if (moved := await self._finish_region_change(arns)) is not None:
+                    return moved
+                errors["base"] = "wrong_account"
             if not errors:
                 account = parse_stream_arn(arns[0]).account_id
                 region = self._data[CONF_REGION]
@@ -307,6 +337,25 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
             },
         )
 
+    async def _finish_region_change(self, arns: list[str]) -> ConfigFlowResult | None:
+        """Move the entry to its new region's streams; None if another account."""
+        assert self._client is not None
+        entry = self._get_reconfigure_entry()
+        account = parse_stream_arn(arns[0]).account_id
+        region = self._data[CONF_REGION]
+        if account != (entry.unique_id or "_").split("_", 1)[0]:
+            return None
+        await self._client.close()
+        await self.async_set_unique_id(f"{account}_{region}")
+        self._abort_if_unique_id_configured()  # another entry has that region
+        return self.async_update_reload_and_abort(
+            entry,
+            unique_id=f"{account}_{region}",
+            title=f"AWS {account} ({region})",
+            data=self._data,
+            options={**entry.options, CONF_STREAMS: arns},
+        )
+
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
@@ -320,7 +369,7 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **user_input}
+            data = _normalized({**entry.data, **user_input})
             errors = await self._check_same_account(entry, data)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
@@ -343,13 +392,24 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change keys, region or endpoint of an existing entry."""
+        """Change keys, region or endpoint of an existing entry.
+
+        A new region has other streams: they are chosen next (same account).
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = await self._check_same_account(entry, user_input)
-            if not errors:
-                return self.async_update_reload_and_abort(entry, data=user_input)
+            data = _normalized(user_input)
+            if data[CONF_REGION] != entry.data[CONF_REGION]:
+                check, client = await _check_credentials(self.hass, data)
+                errors = check.errors
+                if client is not None:
+                    self._data, self._client, self._check = data, client, check
+                    return await self.async_step_streams()
+            else:
+                errors = await self._check_same_account(entry, data)
+                if not errors:
+                    return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_credentials_schema(user_input or entry.data),
@@ -373,6 +433,8 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                     info = await client.describe_stream(arns[0])
                 except StreamNotFoundError:
                     return {"base": "stream_not_found"}
+                except PermissionDeniedError:
+                    return {"base": "describe_denied"}
                 except KinesisVideoError:
                     return {"base": "invalid_auth"}
                 account = parse_stream_arn(info.arn).account_id
@@ -417,6 +479,9 @@ class KinesisVideoOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """One form: streams and playback settings."""
         entry: KinesisVideoConfigEntry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            # The checks below need the entry's client (and working keys).
+            return self.async_abort(reason="not_loaded")
         client = entry.runtime_data.client
         current = list(entry.options.get(CONF_STREAMS, []))
         errors: dict[str, str] = {}

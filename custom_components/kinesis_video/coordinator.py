@@ -16,6 +16,7 @@ from .api import (
     AuthenticationError,
     KinesisVideoClient,
     KinesisVideoError,
+    PermissionDeniedError,
     StreamInfo,
     StreamNotFoundError,
 )
@@ -38,6 +39,11 @@ class KinesisVideoData:
 
 
 type KinesisVideoConfigEntry = ConfigEntry[KinesisVideoData]
+
+
+def retention_issue_id(entry_id: str, stream: str) -> str:
+    """The repair issue of a stream without retention (per entry: names repeat)."""
+    return f"no_data_retention_{entry_id}_{stream}"
 
 
 class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]]):
@@ -81,6 +87,14 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="auth_failed"
                 ) from err
+            except PermissionDeniedError as err:
+                # The key works but its policy lacks DescribeStream: new keys
+                # would not help, so no re-authentication (it would loop).
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="permission_denied_status",
+                    translation_placeholders={"error": str(err)},
+                ) from err
             except KinesisVideoError as err:
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
@@ -108,7 +122,7 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
         """Raise a repair issue for each stream that keeps no archive."""
         for arn, info in streams.items():
             name = arn.split("/")[1]
-            issue_id = f"no_data_retention_{name}"
+            issue_id = retention_issue_id(self.config_entry.entry_id, name)
             if info is not None and info.retention_hours == 0:
                 ir.async_create_issue(
                     self.hass,

@@ -35,6 +35,7 @@ from .api import (
     KinesisVideoError,
     NoDataRetentionError,
     NoMediaError,
+    PermissionDeniedError,
     PlaybackMode,
     SessionUrl,
     StreamNotFoundError,
@@ -229,6 +230,8 @@ def _api_error(err: KinesisVideoError, stream: str) -> HomeAssistantError:
         return _failed("throttled", stream=stream)
     if isinstance(err, AuthenticationError):
         return _failed("auth_failed")
+    if isinstance(err, PermissionDeniedError):
+        return _failed("permission_denied", stream=stream, error=str(err))
     if isinstance(err, NoDataRetentionError):
         return _failed("action_no_data_retention", stream=stream)
     if isinstance(err, StreamNotFoundError):

@@ -105,7 +105,28 @@ async def test_no_recent_video_gives_no_url(
 async def test_refused_keys_start_reauth(
     hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
 ) -> None:
-    """401 on the live URL call starts re-authentication."""
+    """A key AWS no longer knows, met on the live URL call, starts reauth."""
+    await setup_entry(hass, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "remove": True},
+    )
+    assert await async_get_stream_source(hass, "camera.front_door") is None
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+
+
+async def test_policy_without_live_view_warns_without_reauth(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A policy lacking GetHLSStreamingSessionURL: a warning, no reauth loop."""
     await setup_entry(hass, config_entry)
     await admin(
         hass,
@@ -116,8 +137,9 @@ async def test_refused_keys_start_reauth(
     )
     assert await async_get_stream_source(hass, "camera.front_door") is None
     await hass.async_block_till_done()
-    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    assert "No live view of front-door" in caplog.text
+    assert "kinesisvideo:GetHLSStreamingSessionURL" in caplog.text
 
 
 async def _segments_after(stream_output: object, count: int, wait: float = 30) -> int:
@@ -271,6 +293,30 @@ async def test_unavailable_and_back(
     assert hass.states.get("camera.backyard").state == "idle"
 
 
+async def test_policy_without_describe_stream_no_reauth(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DescribeStream denied by the policy: unavailable and logged, no reauth."""
+    await setup_entry(hass, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "denied": ["DescribeStream"]},
+    )
+    freezer.tick(STATUS_POLL_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("camera.front_door").state == STATE_UNAVAILABLE
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    assert "The access key may not read the stream status" in caplog.text
+
+
 async def test_deleted_stream_unavailable(
     hass: HomeAssistant,
     emulator: EmulatorProcess,
@@ -302,14 +348,44 @@ async def test_no_retention_repair_issue(
     await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 0})
     await setup_entry(hass, config_entry)
     issues = ir.async_get(hass)
-    issue = issues.async_get_issue(DOMAIN, "no_data_retention_backyard")
+    issue_id = f"no_data_retention_{config_entry.entry_id}_backyard"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders == {"stream": "backyard"}
     await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 24})
     freezer.tick(STATUS_POLL_INTERVAL)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert issues.async_get_issue(DOMAIN, "no_data_retention_backyard") is None
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_repair_issues_belong_to_their_entry(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Removing a stream, or the whole entry, removes its issue (and no other's).
+
+    Another entry's issue for a stream of the same name is made up here: the
+    emulator serves one account, so a second entry of its own cannot exist.
+    """
+    await admin(hass, emulator, "POST", "streams/backyard", {"retention_hours": 0})
+    await setup_entry(hass, config_entry)
+    issues = ir.async_get(hass)
+    mine = f"no_data_retention_{config_entry.entry_id}_backyard"
+    other = "no_data_retention_other-entry_backyard"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        other,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="no_data_retention",
+        translation_placeholders={"stream": "backyard"},
+    )
+    assert issues.async_get_issue(DOMAIN, mine) is not None
+    assert await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, mine) is None
+    assert issues.async_get_issue(DOMAIN, other) is not None
 
 
 async def test_unload(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
@@ -366,8 +442,8 @@ async def test_revoked_session_replaced(
 ) -> None:
     """A session KVS closed early (the 11th session revokes the oldest) is replaced.
 
-    FFmpeg keeps retrying a refused playlist without reporting it, so while a
-    stream exists the camera checks its URL every 30 s and swaps in a new one on
+    FFmpeg keeps retrying a refused playlist without reporting it, so while
+    someone watches the camera checks its URL every 30 s and swaps in a new one on
     403. The stream is created but not started: what is tested is the camera's
     check and the URL it hands the stream, not FFmpeg's retry loop.
     """
@@ -376,6 +452,7 @@ async def test_revoked_session_replaced(
     camera = _camera(hass, "camera.front_door")
     stream = await camera.async_create_stream()
     assert stream is not None
+    stream.add_provider(HLS_PROVIDER)  # someone watches (worker not started)
     first = camera._session
     assert first is not None
 
@@ -400,6 +477,50 @@ async def test_revoked_session_replaced(
     assert camera._session is not first
     assert stream.source == camera._session.url
     assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == 12
+
+
+async def test_nobody_watching_costs_no_live_video(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Once the last viewer left, stills and refreshes stop touching live video.
+
+    Home Assistant keeps the Stream after its HLS output went idle; a still must
+    then come from GetImages (asking the idle stream would start its worker and
+    pull live video), the URL is let go at its refresh time, and a returning
+    viewer gets a fresh URL in the reused stream.
+    """
+    assert await async_setup_component(hass, "stream", {})
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    stream = await camera.async_create_stream()
+    assert stream is not None
+    output = stream.add_provider(HLS_PROVIDER)
+    first = camera._session
+    assert first is not None
+    await stream.remove_provider(output)  # what the output's idle timer does
+    before = await calls(hass, emulator)
+
+    image = await async_get_image(hass, "camera.front_door", width=320)
+    assert image.content.startswith(b"\xff\xd8")
+    assert stream.outputs() == {}  # the worker was not asked for a keyframe
+    freezer.tick(timedelta(seconds=3600) - URL_REFRESH_MARGIN + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    after = await calls(hass, emulator)
+    assert after["GetImages"] == before.get("GetImages", 0) + 1
+    assert after["GetHLSStreamingSessionURL"] == before["GetHLSStreamingSessionURL"]
+    assert camera._session is None
+
+    assert await camera.async_create_stream() is stream
+    assert camera._session is not None
+    assert camera._session is not first
+    assert stream.source == camera._session.url
+    assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == (
+        before["GetHLSStreamingSessionURL"] + 1
+    )
 
 
 async def test_remove_device_only_when_unconfigured(

@@ -6,13 +6,13 @@ from unittest.mock import patch
 
 import boto3
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kinesis_video.config_flow import CONF_MANUAL_ARNS
+from custom_components.kinesis_video.config_flow import CONF_MANUAL_ARNS, _normalized
 from custom_components.kinesis_video.const import (
     CONF_ACCESS_KEY_ID,
     CONF_ENDPOINT_URL,
@@ -335,17 +335,76 @@ async def test_reconfigure(
     await hass.async_block_till_done()  # the reload it started
 
 
-async def test_reconfigure_other_region_aborts(
-    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+def _entry_in(
+    region: str, emulator: EmulatorProcess, arns: list[str]
+) -> MockConfigEntry:
+    """An entry of the emulator's account as if it were in ``region``."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"AWS {ACCOUNT} ({region})",
+        unique_id=f"{ACCOUNT}_{region}",
+        data={**entry_data(emulator), CONF_REGION: region},
+        options={
+            CONF_STREAMS: [a.replace(REGION, region) for a in arns],
+            CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+            CONF_URL_LIFETIME: 3600,
+            CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+        },
+    )
+
+
+async def test_reconfigure_to_another_region_picks_its_streams(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
 ) -> None:
-    """Switching the region would reach other streams: refused."""
-    await setup_entry(hass, config_entry)
-    result = await config_entry.start_reconfigure_flow(hass)
+    """A new region has other streams: they are chosen, the entry moves there.
+
+    The emulator serves one region (us-east-1); the entry starts out as if it
+    were in eu-west-1 (its streams are not found there) and moves to us-east-1.
+    """
+    entry = _entry_in("eu-west-1", emulator, list(stream_arns.values()))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**entry_data(emulator), CONF_REGION: "eu-west-1"}
+        result["flow_id"], entry_data(emulator)
+    )
+    assert result["step_id"] == "streams"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAMS: [stream_arns["front-door"]]}
     )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account_or_region"
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.unique_id == f"{ACCOUNT}_{REGION}"
+    assert entry.title == f"AWS {ACCOUNT} ({REGION})"
+    assert entry.data[CONF_REGION] == REGION
+    assert entry.options[CONF_STREAMS] == [stream_arns["front-door"]]
+    assert entry.options[CONF_URL_LIFETIME] == 3600  # other options kept
+    # The old region's devices are gone; the new stream's camera works.
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert [d.name for d in devices] == ["front-door"]
+    assert hass.states.get("camera.front_door").state == "idle"
+
+
+async def test_reconfigure_to_a_region_configured_elsewhere_aborts(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+) -> None:
+    """Moving onto an account and region another entry has: already configured."""
+    config_entry.add_to_hass(hass)  # us-east-1, not set up
+    entry = _entry_in("eu-west-1", emulator, list(stream_arns.values()))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], entry_data(emulator)
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_STREAMS: [stream_arns["front-door"]]}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == f"{ACCOUNT}_eu-west-1"
 
 
 async def test_options_add_and_remove_streams(
@@ -486,7 +545,7 @@ async def test_typed_arn_auth_and_service_errors(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
     )
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {CONF_MANUAL_ARNS: "describe_denied"}
     await admin(
         hass,
         emulator,
@@ -561,7 +620,7 @@ async def test_reauth_with_key_that_cannot_list(
 @pytest.mark.parametrize(
     ("denied", "stream_deleted", "error"),
     [
-        (["ListStreams", "DescribeStream"], False, "invalid_auth"),
+        (["ListStreams", "DescribeStream"], False, "describe_denied"),
         (["ListStreams"], True, "stream_not_found"),
     ],
 )
@@ -602,3 +661,60 @@ async def test_reauth_with_key_that_cannot_list_or_see_the_stream(  # noqa: PLR0
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
+
+
+async def test_pasted_spaces_are_not_stored(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """Keys pasted with spaces or a newline work, and are stored clean."""
+    flow_id = await _start(hass)
+    data = entry_data(emulator)
+    padded = {
+        CONF_ACCESS_KEY_ID: f" {data[CONF_ACCESS_KEY_ID]}\n",
+        CONF_SECRET_ACCESS_KEY: f"{data[CONF_SECRET_ACCESS_KEY]} ",
+        CONF_REGION: f"{data[CONF_REGION]} ",
+        CONF_ENDPOINT_URL: f" {data[CONF_ENDPOINT_URL]} ",
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, padded)
+    assert result["step_id"] == "streams"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_STREAMS: [stream_arns["backyard"]]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == data
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+async def test_options_of_an_entry_that_is_not_loaded(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """An entry waiting for new keys cannot change its streams yet: a clear abort."""
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "remove": True},
+    )
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
+
+
+def test_normalized_drops_an_empty_endpoint() -> None:
+    """No endpoint (AWS itself) is stored as no key at all, not as spaces."""
+    assert _normalized(
+        {
+            CONF_ACCESS_KEY_ID: " AKIA1 ",
+            CONF_SECRET_ACCESS_KEY: "secret\n",
+            CONF_REGION: "eu-west-1",
+            CONF_ENDPOINT_URL: "   ",
+        }
+    ) == {
+        CONF_ACCESS_KEY_ID: "AKIA1",
+        CONF_SECRET_ACCESS_KEY: "secret",
+        CONF_REGION: "eu-west-1",
+    }

@@ -198,7 +198,8 @@ async def test_refused_key_starts_reauth(
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """NotAuthorized on ListFragments asks for a new key."""
+    """A refused key on ListFragments asks for a new key; a policy without
+    ListFragments only makes the health entities unavailable (no reauth loop)."""
     await _sync_clock(hass, emulator)
     await setup_entry(hass, config_entry)
     await admin(
@@ -210,9 +211,19 @@ async def test_refused_key_starts_reauth(
     )
     await _advance(hass, emulator, freezer, 30)
     assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+    assert "not authorized to perform kinesisvideo:ListFragments" in caplog.text
+
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {"access_key": emulator.access_key, "remove": True},
+    )
+    await _advance(hass, emulator, freezer, 30)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
-    assert "AWS refused the stored access key" in caplog.text
 
 
 async def test_deleted_stream_receives_nothing(

@@ -424,7 +424,8 @@ async def test_throttling_survived(
     [
         ("ClientLimitExceededException", "throttled"),
         ("InternalFailure", "service_failed"),
-        ("NotAuthorizedException", "auth_failed"),
+        ("UnrecognizedClientException", "auth_failed"),
+        ("NotAuthorizedException", "permission_denied"),
         ("NoDataRetentionException", "action_no_data_retention"),
         ("ResourceNotFoundException", "action_stream_not_found"),
         ("InvalidArgumentException", "request_rejected"),
