@@ -103,6 +103,14 @@ async def admin(
     return await hass.async_add_executor_job(emulator.admin, method, path, body)
 
 
+async def emulator_key(
+    hass: HomeAssistant, emulator: EmulatorProcess, **change: Any
+) -> None:
+    """Change the entry's key on the emulator: ``remove=True``, ``denied=[ops]``."""
+    body = {"access_key": emulator.access_key, **change}
+    await admin(hass, emulator, "POST", "credentials", body)
+
+
 async def calls(hass: HomeAssistant, emulator: EmulatorProcess) -> dict[str, int]:
     """Counts of emulator calls by operation."""
     result = await hass.async_add_executor_job(emulator.calls)

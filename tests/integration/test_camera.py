@@ -35,7 +35,7 @@ from custom_components.kinesis_video.const import (
 from kvs_emulator.framecode import read_frame_index
 from kvs_emulator.testing import EmulatorProcess
 
-from .conftest import admin, calls, setup_entry
+from .conftest import admin, calls, emulator_key, setup_entry
 
 
 def _camera(hass: HomeAssistant, entity_id: str) -> KinesisVideoCamera:
@@ -107,13 +107,7 @@ async def test_refused_keys_start_reauth(
 ) -> None:
     """A key AWS no longer knows, met on the live URL call, starts reauth."""
     await setup_entry(hass, config_entry)
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "remove": True},
-    )
+    await emulator_key(hass, emulator, remove=True)
     assert await async_get_stream_source(hass, "camera.front_door") is None
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -128,13 +122,7 @@ async def test_policy_without_live_view_warns_without_reauth(
 ) -> None:
     """A policy lacking GetHLSStreamingSessionURL: a warning, no reauth loop."""
     await setup_entry(hass, config_entry)
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["GetHLSStreamingSessionURL"]},
-    )
+    await emulator_key(hass, emulator, denied=["GetHLSStreamingSessionURL"])
     assert await async_get_stream_source(hass, "camera.front_door") is None
     await hass.async_block_till_done()
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
@@ -302,13 +290,7 @@ async def test_policy_without_describe_stream_no_reauth(
 ) -> None:
     """DescribeStream denied by the policy: unavailable and logged, no reauth."""
     await setup_entry(hass, config_entry)
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["DescribeStream"]},
-    )
+    await emulator_key(hass, emulator, denied=["DescribeStream"])
     freezer.tick(STATUS_POLL_INTERVAL)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -26,7 +26,7 @@ from custom_components.kinesis_video.const import (
 )
 from kvs_emulator.testing import EmulatorProcess
 
-from .conftest import ACCOUNT, REGION, admin, entry_data, setup_entry
+from .conftest import ACCOUNT, REGION, admin, emulator_key, entry_data, setup_entry
 
 
 async def _start(hass: HomeAssistant) -> str:
@@ -152,13 +152,7 @@ async def test_streams_by_arn_when_listing_is_denied(
     hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
 ) -> None:
     """Keys that may not list streams can still add streams by ARN."""
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
-    )
+    await emulator_key(hass, emulator, denied=["ListStreams"])
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, entry_data(emulator)
@@ -240,13 +234,7 @@ async def test_reauth(
         "credentials",
         {"access_key": "AKIANEWKEY0000000001", "secret_key": "new-secret"},
     )
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "remove": True},
-    )
+    await emulator_key(hass, emulator, remove=True)
     await setup_entry(hass, config_entry)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
@@ -497,13 +485,7 @@ async def test_options_when_listing_fails(
 ) -> None:
     """Keys that may not list: the configured streams stay choosable."""
     await setup_entry(hass, config_entry)
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
-    )
+    await emulator_key(hass, emulator, denied=["ListStreams"])
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     offered = {
         o["value"] for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
@@ -546,13 +528,7 @@ async def test_typed_arn_auth_and_service_errors(
         flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
     )
     assert result["errors"] == {CONF_MANUAL_ARNS: "describe_denied"}
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["ListStreams"]},
-    )
+    await emulator_key(hass, emulator, denied=["ListStreams"])
     await admin(
         hass,
         emulator,
@@ -586,13 +562,7 @@ async def _reauth_flow_with_key_that_cannot_list(
             "denied": ["ListStreams"],
         },
     )
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "remove": True},
-    )
+    await emulator_key(hass, emulator, remove=True)
     await setup_entry(hass, config_entry)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
@@ -690,13 +660,7 @@ async def test_options_of_an_entry_that_is_not_loaded(
     hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
 ) -> None:
     """An entry waiting for new keys cannot change its streams yet: a clear abort."""
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "remove": True},
-    )
+    await emulator_key(hass, emulator, remove=True)
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     result = await hass.config_entries.options.async_init(config_entry.entry_id)

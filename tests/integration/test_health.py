@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.kinesis_video.const import DOMAIN, HEALTH_POLL_INTERVAL
 from kvs_emulator.testing import EmulatorProcess
 
-from .conftest import admin, calls, setup_entry
+from .conftest import admin, calls, emulator_key, setup_entry
 
 RECEIVING = "binary_sensor.front_door_receiving_video"
 LAST = "sensor.front_door_last_fragment"
@@ -202,25 +202,13 @@ async def test_refused_key_starts_reauth(
     ListFragments only makes the health entities unavailable (no reauth loop)."""
     await _sync_clock(hass, emulator)
     await setup_entry(hass, config_entry)
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "denied": ["ListFragments"]},
-    )
+    await emulator_key(hass, emulator, denied=["ListFragments"])
     await _advance(hass, emulator, freezer, 30)
     assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
     assert "not authorized to perform kinesisvideo:ListFragments" in caplog.text
 
-    await admin(
-        hass,
-        emulator,
-        "POST",
-        "credentials",
-        {"access_key": emulator.access_key, "remove": True},
-    )
+    await emulator_key(hass, emulator, remove=True)
     await _advance(hass, emulator, freezer, 30)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
