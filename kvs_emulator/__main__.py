@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 import sys
@@ -68,6 +69,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="do not enforce the per-stream request rates AWS enforces",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one dies (test harnesses)",
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -114,10 +120,24 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if args.exit_with_parent:
+        # A test run killed from outside (a CI timeout) cannot stop its emulator;
+        # the emulator notices it was orphaned instead.
+        parent = os.getppid()
+        watch = asyncio.create_task(_stop_when_orphaned(parent, stop))
     try:
         await stop.wait()
     finally:
+        if args.exit_with_parent:
+            watch.cancel()
         await runner.cleanup()
+
+
+async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once this process's parent is no longer ``parent``."""
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event for this; poll
+        await asyncio.sleep(1)
+    stop.set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

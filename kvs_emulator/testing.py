@@ -45,7 +45,15 @@ class EmulatorProcess:
     def start(self, timeout: float = 60) -> Self:
         """Start the process and wait for its ready line."""
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [self.python, "-m", "kvs_emulator", "--port", "0", *self.args],
+            [
+                self.python,
+                "-m",
+                "kvs_emulator",
+                "--port",
+                "0",
+                "--exit-with-parent",
+                *self.args,
+            ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=self._log,

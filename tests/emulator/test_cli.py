@@ -188,3 +188,38 @@ def test_parse_args_defaults_and_options() -> None:
     assert args.padding_bytes == 8
     with pytest.raises(argparse.ArgumentTypeError):
         duration_ms("soon")
+
+
+def test_exits_when_its_parent_is_killed(socket_enabled: None) -> None:
+    """--exit-with-parent: a harness killed from outside leaves no emulator behind."""
+    parent_code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'kvs_emulator', '--port', '0',"
+        " '--streams', '', '--exit-with-parent'], stdout=subprocess.PIPE, text=True)\n"
+        "child.stdout.readline()\n"
+        "print(child.pid, flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.kill()  # as a CI timeout would: no clean-up runs in the parent
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(child_pid):
+        time.sleep(0.2)
+    assert not _alive(child_pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
