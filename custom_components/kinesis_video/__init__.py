@@ -123,8 +123,19 @@ async def async_unload_entry(
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: KinesisVideoConfigEntry, device: dr.DeviceEntry
 ) -> bool:
-    """Allow deleting a device whose stream is no longer configured."""
-    arns = set(entry.options.get(CONF_STREAMS, []))
-    return not any(
-        domain == DOMAIN and ident in arns for domain, ident in device.identifiers
-    )
+    """Allow deleting a device whose stream is not configured, or gone in AWS.
+
+    A stream deleted in AWS is also dropped from the options, so it does not
+    come back at the next reload.
+    """
+    arns = list(entry.options.get(CONF_STREAMS, []))
+    mine = [i for d, i in device.identifiers if d == DOMAIN and i in arns]
+    if not mine:
+        return True
+    data = getattr(entry, "runtime_data", None)
+    if data is None or any(data.coordinator.data.get(arn) is not None for arn in mine):
+        return False  # still in AWS (or unknown): untick it in the options instead
+    options = {**entry.options, CONF_STREAMS: [a for a in arns if a not in mine]}
+    hass.config_entries.async_update_entry(entry, options=options)
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+    return True

@@ -522,3 +522,36 @@ async def test_remove_device_only_when_unconfigured(
     )
     assert await async_remove_config_entry_device(hass, config_entry, device)
     await hass.async_block_till_done()  # the reload the options change started
+
+
+async def test_device_of_a_stream_deleted_in_aws_can_be_removed(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    stream_arns: dict[str, str],
+) -> None:
+    """A stream gone from AWS: its device may be deleted, and leaves the options."""
+    from custom_components.kinesis_video import async_remove_config_entry_device
+
+    await setup_entry(hass, config_entry)
+    kvs = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+    await hass.async_add_executor_job(
+        lambda: kvs.delete_stream(StreamARN=stream_arns["backyard"])
+    )
+    freezer.tick(STATUS_POLL_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("camera.backyard").state == STATE_UNAVAILABLE
+    registry = er.async_get(hass)
+    devices = dr.async_get(hass)
+    front = devices.async_get(registry.async_get("camera.front_door").device_id)
+    back = devices.async_get(registry.async_get("camera.backyard").device_id)
+    assert front is not None
+    assert back is not None
+    # front-door still exists in AWS: it is unticked in the options, not here.
+    assert not await async_remove_config_entry_device(hass, config_entry, front)
+    assert await async_remove_config_entry_device(hass, config_entry, back)
+    assert config_entry.options["streams"] == [stream_arns["front-door"]]
+    await hass.async_block_till_done()  # the reload it scheduled
+    assert hass.states.get("camera.front_door").state == "idle"
