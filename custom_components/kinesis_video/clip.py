@@ -295,12 +295,14 @@ def join_mp4(pieces: Iterable[Path], output: Path) -> float:
     import av.error  # noqa: PLC0415
 
     try:
-        return _join(av, pieces, output)
+        return _join(pieces, output)
     except av.error.FFmpegError as err:
         raise ValueError(f"Cannot join the clip parts: {err}") from err
 
 
-def _join(av: Any, pieces: Iterable[Path], output: Path) -> float:
+def _join(pieces: Iterable[Path], output: Path) -> float:
+    import av  # noqa: PLC0415 - see join_mp4
+
     shift = 0.0
     with av.open(str(output), "w", format="mp4") as out:
         streams: list[Stream] = []

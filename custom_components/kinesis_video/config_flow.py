@@ -148,11 +148,12 @@ def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _credentials(data: Mapping[str, Any]) -> AwsCredentials:
+    """The client's view of already ``_normalized`` form data."""
     return AwsCredentials(
-        access_key_id=data[CONF_ACCESS_KEY_ID].strip(),
-        secret_access_key=data[CONF_SECRET_ACCESS_KEY].strip(),
-        region=data[CONF_REGION].strip(),
-        endpoint_url=(data.get(CONF_ENDPOINT_URL) or "").strip() or None,
+        access_key_id=data[CONF_ACCESS_KEY_ID],
+        secret_access_key=data[CONF_SECRET_ACCESS_KEY],
+        region=data[CONF_REGION],
+        endpoint_url=data.get(CONF_ENDPOINT_URL),
     )
 
 
@@ -169,9 +170,12 @@ class CredentialCheck:
 async def _check_credentials(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> tuple[CredentialCheck, KinesisVideoClient | None]:
-    """Validate keys by listing streams; keys that may not list still pass."""
+    """Validate keys by listing streams; keys that may not list still pass.
+
+    ``data`` is ``_normalized`` form data.
+    """
     check = CredentialCheck()
-    if data.get(CONF_ENDPOINT_URL) and not _URL.match(data[CONF_ENDPOINT_URL].strip()):
+    if data.get(CONF_ENDPOINT_URL) and not _URL.match(data[CONF_ENDPOINT_URL]):
         check.errors[CONF_ENDPOINT_URL] = "invalid_endpoint"
         return check, None
     try:
@@ -278,10 +282,11 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
         """Keys, region and an optional endpoint."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            check, client = await _check_credentials(self.hass, user_input)
+            data = _normalized(user_input)
+            check, client = await _check_credentials(self.hass, data)
             errors = check.errors
             if client is not None:
-                self._data = _normalized(user_input)
+                self._data = data
                 self._client, self._check = client, check
                 return await self.async_step_streams()
         return self.async_show_form(
