@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import re
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Final
 
 from .media import MediaConfig
 from .server import (
@@ -24,7 +26,17 @@ from .server import (
     start_server,
 )
 
+_LOGGER = logging.getLogger(__name__)
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# Linux sends this when the parent exits (prctl PR_SET_PDEATHSIG). Not SIGTERM:
+# it also comes when only the parent's *thread* that started us exits, which is
+# no reason to stop, so its handler first checks that the parent is gone.
+ORPHAN_SIGNAL: Final = signal.SIGUSR1
+_PR_SET_PDEATHSIG: Final = 1
+# The fallback where that signal does not exist (or is lost): poll the parent.
+ORPHAN_POLL_S: Final = 1.0
 
 
 def duration_ms(text: str) -> int:
@@ -74,6 +86,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="stop when the process that started this one dies (test harnesses)",
     )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="with --exit-with-parent: the pid of the process starting this one"
+        " (default: the parent seen once running; a harness should pass it, so"
+        " that its death during the start-up is noticed too)",
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -105,39 +126,81 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    """Build, bind, announce, and serve until SIGINT/SIGTERM."""
-    config = config_from(args)
-    emulator = await asyncio.get_running_loop().run_in_executor(None, Emulator, config)
-    runner, url = await start_server(emulator, args.host, args.port)
-    names = ",".join(spec.name for spec in config.streams) or "-"
-    print(
-        f"KVS emulator ready at {url} access_key={args.access_key}"
-        f" secret_key={args.secret_key} region={args.region} streams={names}",
-        flush=True,
-    )
-    stop = asyncio.Event()
+    """Build, bind, announce, and serve until SIGINT/SIGTERM (or orphaned)."""
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    watch: asyncio.Task[None] | None = None
     if args.exit_with_parent:
         # A test run killed from outside (a CI timeout) cannot stop its emulator;
-        # the emulator notices it was orphaned instead.
-        parent = os.getppid()
+        # the emulator notices it was orphaned instead. Watch from the start: the
+        # parent may die while the media pool is being built.
+        parent = args.parent_pid if args.parent_pid is not None else os.getppid()
         watch = asyncio.create_task(_stop_when_orphaned(parent, stop))
     try:
-        await stop.wait()
+        config = config_from(args)
+        emulator = await loop.run_in_executor(None, Emulator, config)
+        if stop.is_set():
+            return
+        runner, url = await start_server(emulator, args.host, args.port)
+        try:
+            names = ",".join(spec.name for spec in config.streams) or "-"
+            print(
+                f"KVS emulator ready at {url} access_key={args.access_key}"
+                f" secret_key={args.secret_key} region={args.region} streams={names}",
+                flush=True,
+            )
+            await stop.wait()
+        finally:
+            await runner.cleanup()
     finally:
-        if args.exit_with_parent:
+        if watch is not None:
             watch.cancel()
-        await runner.cleanup()
 
 
 async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
-    """Set ``stop`` once this process's parent is no longer ``parent``."""
-    while os.getppid() == parent:  # noqa: ASYNC110 - no event for this; poll
-        await asyncio.sleep(1)
-    stop.set()
+    """Set ``stop`` once ``parent`` is no longer this process's parent.
+
+    An orphan is adopted by init or a subreaper, so its parent pid changes; that
+    holds even if the dead parent's pid has been reused since.
+    """
+    loop = asyncio.get_running_loop()
+
+    def check() -> None:
+        if os.getppid() != parent and not stop.is_set():
+            _LOGGER.warning("Parent process %s is gone: stopping", parent)
+            stop.set()
+
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(ORPHAN_SIGNAL, check)
+    _ask_for_parent_death_signal()
+    try:
+        # The first check runs at once: the parent may have died before we asked.
+        while not stop.is_set():
+            check()
+            await asyncio.sleep(ORPHAN_POLL_S)
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(ORPHAN_SIGNAL)
+
+
+def _ask_for_parent_death_signal() -> None:
+    """Have Linux send ORPHAN_SIGNAL when the parent exits (best effort)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(
+            _PR_SET_PDEATHSIG,
+            ctypes.c_ulong(ORPHAN_SIGNAL),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+    except (OSError, AttributeError):
+        _LOGGER.debug("No parent-death signal; polling the parent instead")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -329,25 +329,70 @@ async def get_dash_url(emulator: Emulator, body: dict[str, Any]) -> dict[str, An
 # -- archive --------------------------------------------------------------------
 
 
+def _listing_state(
+    stream: Stream, selector: Any, token: Any, now_ms: int
+) -> dict[str, Any]:
+    """The query a ListFragments call continues, or a new one.
+
+    AWS lets a call carry only NextToken, so the token holds the whole query:
+    stream, timestamp type, range, the time of the first page (a growing stream
+    must not shift the pages), the shuffle seed and the position.
+    """
+    query: dict[str, Any] | None = None
+    if selector is not None:
+        if not isinstance(selector, dict):
+            raise KvsError("SerializationException", "FragmentSelector is not valid.")
+        start_ms, end_ms = _range(selector, required=True)
+        query = {
+            "kind": _kind(selector.get("FragmentSelectorType")),
+            "start": start_ms,
+            "end": end_ms,
+        }
+    if not token:
+        return {
+            "stream": stream.arn,
+            **(query or {"kind": "SERVER_TIMESTAMP", "start": None, "end": None}),
+            "as_of": now_ms,
+            "seed": random.getrandbits(32),
+            "offset": 0,
+        }
+    state = _untoken(token)
+    ints = ("as_of", "seed", "offset")
+    bounds = ("start", "end")
+    if (
+        state.get("stream") != stream.arn
+        or state.get("kind") not in TIMESTAMP_KINDS
+        or any(type(state.get(key)) is not int for key in ints)
+        or any(
+            state.get(key) is not None and type(state[key]) is not int for key in bounds
+        )
+        or state["offset"] < 0
+    ):
+        raise invalid_argument("NextToken is not valid.")
+    if query is not None and any(state[key] != value for key, value in query.items()):
+        raise invalid_argument(
+            "FragmentSelector does not match the query of the NextToken."
+        )
+    return state
+
+
 async def list_fragments(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     """ListFragments: pages of at most 1000, in no particular order."""
     stream = _stream(emulator, body, "ListFragments")
     limit = _int(body, "MaxResults", 100, 1, 1000)
-    selector = body.get("FragmentSelector")
-    kind: TimestampKind = "SERVER_TIMESTAMP"
-    start_ms = end_ms = None
-    if selector is not None:
-        kind = _kind(selector.get("FragmentSelectorType"))
-        start_ms, end_ms = _range(selector, required=True)
-    if body.get("NextToken"):
-        state = _untoken(body["NextToken"])
-        seed, offset = int(state.get("seed", 0)), int(state.get("offset", 0))
-    else:
-        seed, offset = random.getrandbits(32), 0
-    fragments = list(stream.fragments(emulator.clock.now_ms(), kind, start_ms, end_ms))
+    state = _listing_state(
+        stream,
+        body.get("FragmentSelector"),
+        body.get("NextToken"),
+        emulator.clock.now_ms(),
+    )
+    fragments = list(
+        stream.fragments(state["as_of"], state["kind"], state["start"], state["end"])
+    )
     # KVS promises no order, even across pages: shuffle the whole result once per
     # listing (same seed on every page, so pages neither repeat nor skip).
-    random.Random(seed).shuffle(fragments)
+    random.Random(state["seed"]).shuffle(fragments)
+    offset = state["offset"]
     page = fragments[offset : offset + limit]
     result: dict[str, Any] = {
         "Fragments": [
@@ -362,7 +407,7 @@ async def list_fragments(emulator: Emulator, body: dict[str, Any]) -> dict[str, 
         ]
     }
     if offset + limit < len(fragments):
-        result["NextToken"] = _token({"seed": seed, "offset": offset + limit})
+        result["NextToken"] = _token({**state, "offset": offset + limit})
     return result
 
 

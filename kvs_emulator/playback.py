@@ -1,7 +1,9 @@
 """What session URLs point at: HLS playlists, DASH manifests, media segments.
 
 These requests carry no SigV4 signature; the session token in the query string
-is the credential, and an expired or revoked token is answered with 403.
+is the credential, and an expired or revoked token is answered with 403. Players
+in web pages (hls.js, dash.js) fetch them from another origin, so they answer
+CORS requests and preflights, errors included.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 TRACK: Final = "TrackNumber=1"
+
+# No cookies are involved (the token is in the URL), so any origin may read.
+CORS_HEADERS: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": (
+        "Content-Length, Content-Type, x-amzn-ErrorType, x-amzn-RequestId"
+    ),
+}
+PREFLIGHT_MAX_AGE_S: Final = 3600
 
 
 def _iso(epoch_ms: int) -> str:
@@ -216,9 +227,25 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
                 error.status,
                 error.code,
             )
-            return error_response(error)
+            response = error_response(error)
+            response.headers.update(CORS_HEADERS)
+            return response
         emulator.record(operation, stream.name, 200, None)
+        response.headers.update(CORS_HEADERS)
         return response
+
+    async def preflight(request: web.Request) -> web.Response:
+        """Answer a browser's CORS preflight (no session check, nothing logged)."""
+        headers = {
+            **CORS_HEADERS,
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+            "Vary": "Access-Control-Request-Headers",
+        }
+        # Whatever the player wants to send (Range, mostly) is fine.
+        if requested := request.headers.get("Access-Control-Request-Headers"):
+            headers["Access-Control-Allow-Headers"] = requested
+        return web.Response(status=204, headers=headers)
 
     async def _answer(
         request: web.Request, operation: str, session: Session, stream: Stream
@@ -270,6 +297,7 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
             return await serve(request, operation)
 
         app.router.add_get(path, handler)
+        app.router.add_route("OPTIONS", path, preflight)
 
 
 def _text(text: str, content_type: str) -> web.Response:

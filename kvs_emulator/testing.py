@@ -51,7 +51,11 @@ class EmulatorProcess:
                 "kvs_emulator",
                 "--port",
                 "0",
+                # Our pid, not the one the child sees once running: we may die
+                # before it gets there.
                 "--exit-with-parent",
+                "--parent-pid",
+                str(os.getpid()),
                 *self.args,
             ],
             cwd=REPO_ROOT,

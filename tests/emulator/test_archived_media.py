@@ -20,6 +20,7 @@ from kvs_emulator.testing import EmulatorProcess
 
 from .helpers import (
     FRAMES_PER_FRAGMENT,
+    advance_clock,
     assert_continuous,
     decode_frames,
     epoch,
@@ -223,6 +224,127 @@ def test_list_fragments_errors(emulator: EmulatorProcess, archived: Any) -> None
         FragmentSelector=time_range(now - 24 * 3600, now),
         MaxResults=1,
     )
+
+
+def _pages_by_token(
+    archived: Any,
+    stream: str,
+    selector: dict[str, Any] | None,
+    page_size: int,
+    between_pages: Any = None,
+) -> list[list[dict[str, Any]]]:
+    """Every page; the pages after the first send only NextToken, as AWS allows."""
+    response = archived.list_fragments(
+        StreamName=stream,
+        MaxResults=page_size,
+        **({} if selector is None else {"FragmentSelector": selector}),
+    )
+    pages = [response["Fragments"]]
+    while "NextToken" in response:
+        if between_pages is not None:
+            between_pages()
+        response = archived.list_fragments(
+            StreamName=stream, MaxResults=page_size, NextToken=response["NextToken"]
+        )
+        pages.append(response["Fragments"])
+    return pages
+
+
+def test_list_fragments_next_token_alone_continues_the_query(
+    emulator: EmulatorProcess, archived: Any
+) -> None:
+    now = freeze_clock(emulator)
+    tps_limits(emulator, enabled=False)
+    selector = time_range(now - 600, now - 302)  # fragment starts: 150 of them
+    one_shot = _fragments(archived, now - 600, now - 302, StreamName="front-door")
+
+    pages = _pages_by_token(archived, "front-door", selector, page_size=40)
+    assert [len(page) for page in pages] == [40, 40, 40, 30]
+    numbers = [f["FragmentNumber"] for page in pages for f in page]
+    assert len(set(numbers)) == len(numbers)
+    assert set(numbers) == {f["FragmentNumber"] for f in one_shot}
+    every = [f for page in pages for f in page]
+    assert _starts(every) == list(range(now - 600, now - 300, 2))
+
+    # The timestamp type travels in the token too.
+    _add_stream(emulator, "skewed", history=600, producer_offset_ms=5000)
+    by_producer = time_range(now - 100, now - 42, "PRODUCER_TIMESTAMP")
+    pages = _pages_by_token(archived, "skewed", by_producer, page_size=7)
+    every = [f for page in pages for f in page]
+    assert _starts(every, "ProducerTimestamp") == list(range(now - 100, now - 41, 2))
+    assert len(every) == len({f["FragmentNumber"] for f in every}) == 30
+
+
+def test_list_fragments_pages_stay_one_listing_while_the_stream_grows(
+    emulator: EmulatorProcess, archived: Any
+) -> None:
+    freeze_clock(emulator)
+    tps_limits(emulator, enabled=False)
+    _add_stream(emulator, "short", history=300)
+    first_listing = {
+        f["FragmentNumber"]
+        for page in list_all_fragments(archived, "short", None, page_size=1000)
+        for f in page
+    }
+    assert len(first_listing) == 150
+
+    # New fragments arrive between pages: the pages still split the listing
+    # the first page started, each fragment once.
+    pages = _pages_by_token(
+        archived,
+        "short",
+        None,
+        page_size=20,
+        between_pages=lambda: advance_clock(emulator, 10),
+    )
+    numbers = [f["FragmentNumber"] for page in pages for f in page]
+    assert len(numbers) == len(set(numbers)) == 150
+    assert set(numbers) == first_listing
+
+
+def test_list_fragments_next_token_errors(
+    emulator: EmulatorProcess, archived: Any
+) -> None:
+    now = freeze_clock(emulator)
+    tps_limits(emulator, enabled=False)
+    selector = time_range(now - 600, now - 302)
+    token = archived.list_fragments(
+        StreamName="front-door", FragmentSelector=selector, MaxResults=10
+    )["NextToken"]
+
+    # Repeating the selector with the token is fine; another selector is not.
+    page = archived.list_fragments(
+        StreamName="front-door",
+        FragmentSelector=selector,
+        MaxResults=10,
+        NextToken=token,
+    )
+    assert len(page["Fragments"]) == 10
+    for other in (
+        time_range(now - 500, now - 302),
+        time_range(now - 600, now - 302, "PRODUCER_TIMESTAMP"),
+    ):
+        assert error_of(
+            lambda other=other: archived.list_fragments(
+                StreamName="front-door", FragmentSelector=other, NextToken=token
+            )
+        )[:2] == ("InvalidArgumentException", 400)
+    # A token belongs to its stream.
+    assert error_of(
+        lambda: archived.list_fragments(StreamName="backyard", NextToken=token)
+    )[:2] == ("InvalidArgumentException", 400)
+    malformed = [
+        "not base64!",
+        base64.b64encode(b"[1, 2]").decode(),
+        base64.b64encode(b'{"offset": "x"}').decode(),
+        token[: len(token) // 2],
+    ]
+    for bad in malformed:
+        assert error_of(
+            lambda bad=bad: archived.list_fragments(
+                StreamName="front-door", NextToken=bad
+            )
+        )[:2] == ("InvalidArgumentException", 400), bad
 
 
 # --- GetClip ---------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import select
 import signal
@@ -12,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,6 +82,8 @@ def test_serves_until_sigterm(socket_enabled: None) -> None:
             "K",
             "--secret-key",
             "S",
+            # A killed test run must not leave this one behind either.
+            "--exit-with-parent",
         ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -190,30 +196,140 @@ def test_parse_args_defaults_and_options() -> None:
         duration_ms("soon")
 
 
+# The stand-in for a test run that starts an emulator: it runs some code, then
+# waits for its stdin to close. Never a sleep: if this test run is killed, the
+# stand-in must die with it (EOF), not keep its emulator alive for minutes.
+_WAIT_FOR_EOF = "import sys\nsys.stdin.read()\n"
+
+
+@contextlib.contextmanager
+def _test_run(code: str) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Start the stand-in; yield it and the words of the first line it prints."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code + _WAIT_FOR_EOF],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _read_line(process)
+        assert line, "the stand-in test run printed nothing"
+        yield process, line.split()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _wait_gone(pid: int, timeout: float = 30) -> bool:
+    """Poll until ``pid`` has exited; whether it did within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    return not _alive(pid)
+
+
+def _kill_if_alive(pid: int) -> None:
+    """Leave no emulator behind when a test fails."""
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 def test_exits_when_its_parent_is_killed(socket_enabled: None) -> None:
     """--exit-with-parent: a harness killed from outside leaves no emulator behind."""
-    parent_code = (
+    code = (
         "import subprocess, sys\n"
         "child = subprocess.Popen([sys.executable, '-m', 'kvs_emulator', '--port', '0',"
         " '--streams', '', '--exit-with-parent'], stdout=subprocess.PIPE, text=True)\n"
         "child.stdout.readline()\n"
         "print(child.pid, flush=True)\n"
-        "import time; time.sleep(600)\n"
     )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", parent_code],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+    emulator_pid = 0
+    with _test_run(code) as (parent, words):
+        try:
+            emulator_pid = int(words[0])
+            parent.kill()  # as a CI timeout would: no clean-up runs in the parent
+            parent.wait()
+            assert _wait_gone(emulator_pid)
+        finally:
+            _kill_if_alive(emulator_pid)
+
+
+def test_exits_cleanly_when_its_parent_dies_while_it_starts(
+    socket_enabled: None,
+) -> None:
+    """The parent may die before the emulator is ready (a busy machine).
+
+    The emulator took its parent's pid only once it served: a parent that died
+    during the start-up (imports, the media pool: seconds on a busy machine) was
+    never missed, and the emulator lived on (the harness's pipe broke its ready
+    line by luck; with stdout elsewhere it served forever). SIGSTOP pins the
+    emulator in its start-up until the parent is dead.
+    """
+    code = (
+        "import os, signal, threading, time\n"
+        "from kvs_emulator.testing import EmulatorProcess\n"
+        "emulator = EmulatorProcess('--streams', '')\n"
+        "threading.Thread(target=emulator.start, daemon=True).start()\n"
+        "while emulator._process is None:\n"
+        "    time.sleep(0.001)\n"
+        "os.kill(emulator.pid, signal.SIGSTOP)\n"
+        "print(emulator.pid, emulator._log.name, flush=True)\n"
     )
-    assert parent.stdout is not None
-    child_pid = int(parent.stdout.readline())
-    parent.kill()  # as a CI timeout would: no clean-up runs in the parent
-    parent.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _alive(child_pid):
-        time.sleep(0.2)
-    assert not _alive(child_pid)
+    emulator_pid = 0
+    log = Path()
+    try:
+        with _test_run(code) as (parent, words):
+            emulator_pid, log = int(words[0]), Path(words[1])
+            parent.kill()  # as a CI timeout would: no clean-up runs in the parent
+            parent.wait()
+            os.kill(emulator_pid, signal.SIGCONT)
+            assert _wait_gone(emulator_pid)
+        # It stopped as it meant to (no broken-pipe crash on its ready line).
+        stderr = log.read_text(encoding="utf-8")
+        assert f"Parent process {parent.pid} is gone: stopping" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        _kill_if_alive(emulator_pid)
+        if log.name:
+            log.unlink(missing_ok=True)
+
+
+def test_outlives_the_thread_that_started_it(socket_enabled: None) -> None:
+    """Linux's parent-death signal also fires when the starting *thread* exits.
+
+    A harness started from a worker thread (an executor job) must keep its
+    emulator while the process lives, and lose it when the process dies.
+    """
+    code = (
+        "import os, threading, time\n"
+        "from kvs_emulator.testing import EmulatorProcess\n"
+        "emulator = EmulatorProcess('--streams', '')\n"
+        "worker = threading.Thread(target=emulator.start)\n"
+        "worker.start()\n"
+        "worker.join()\n"
+        "while len(os.listdir('/proc/self/task')) > 1:  # the thread has exited\n"
+        "    time.sleep(0.01)\n"
+        "print(emulator.pid, emulator.url, flush=True)\n"
+    )
+    emulator_pid = 0
+    with _test_run(code) as (parent, words):
+        try:
+            emulator_pid, url = int(words[0]), words[1]
+            # The signal came when the thread exited; the emulator still serves.
+            for _ in range(3):
+                assert _admin(url, "state")["streams"] == []
+            assert _alive(emulator_pid)
+
+            parent.kill()
+            parent.wait()
+            assert _wait_gone(emulator_pid)
+        finally:
+            _kill_if_alive(emulator_pid)
 
 
 def _alive(pid: int) -> bool:

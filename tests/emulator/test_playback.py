@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -693,3 +695,111 @@ def test_admin_state_matches_what_the_tests_assume(
     assert state["now"] == now
     latest = state["streams"][0]["latest_fragment"]
     assert latest["server"] == now - FRAGMENT_S
+
+
+# --- CORS: a browser on another origin fetches the session URLs -----------------
+
+ORIGIN = "http://homeassistant.local:8123"
+
+
+def cors_request(
+    url: str, method: str = "GET", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """A request as a browser's player sends it from another origin."""
+    request = urllib.request.Request(
+        url, method=method, headers={"Origin": ORIGIN, **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, dict(err.headers), err.read()
+
+
+def playback_urls(emulator: EmulatorProcess, archived: Any) -> dict[str, str]:
+    """One URL of every kind a player fetches: HLS (fMP4 and TS), DASH, errors."""
+    now = freeze_clock(emulator)
+    master = hls_url(archived, **on_demand(now - 20, now - 10))
+    playlist = media_playlist(master)
+    ts_master = hls_url(
+        archived, **on_demand(now - 20, now - 10, ContainerFormat="MPEG_TS")
+    )
+    ts_playlist = media_playlist(ts_master)
+    mpd = dash_url(
+        archived,
+        PlaybackMode="ON_DEMAND",
+        DASHFragmentSelector=time_range(now - 20, now - 10),
+    )
+    segments = segment_list(parse_mpd(fetch_text(mpd)))
+    dash_init = segments.find("d:Initialization", MPD_NS)
+    dash_media = segments.find("d:SegmentURL", MPD_NS)
+    assert dash_init is not None
+    assert dash_media is not None
+    init = playlist.tag("#EXT-X-MAP")
+    assert init is not None
+    missing = urljoin(playlist.url, playlist.segments[0].uri).replace(
+        f"FragmentNumber={playlist.numbers[0]}", "FragmentNumber=1"
+    )
+    return {
+        "master playlist": master,
+        "media playlist": playlist.url,
+        "init segment": urljoin(playlist.url, init.removeprefix('URI="')[:-1]),
+        "media segment": urljoin(playlist.url, playlist.segments[0].uri),
+        "TS segment": urljoin(ts_playlist.url, ts_playlist.segments[0].uri),
+        "DASH manifest": mpd,
+        "DASH init segment": urljoin(mpd, dash_init.get("sourceURL", "")),
+        "DASH media segment": urljoin(mpd, dash_media.get("media", "")),
+        "missing fragment (404)": missing,
+        "unknown session (403)": master.replace(token_of(master), "not-a-token"),
+    }
+
+
+def test_playback_urls_allow_any_origin(
+    emulator: EmulatorProcess, archived: Any
+) -> None:
+    """Playback URLs carry their credential (the token): any page may read them."""
+    for name, url in playback_urls(emulator, archived).items():
+        for method in ("GET", "HEAD"):
+            status, headers, body = cors_request(url, method)
+            expected = {"404": 404, "403": 403}.get(name[-4:-1], 200)
+            assert status == expected, (name, method, body)
+            assert headers.get("Access-Control-Allow-Origin") == "*", (name, method)
+            exposed = {
+                h.strip().lower()
+                for h in headers.get("Access-Control-Expose-Headers", "").split(",")
+            }
+            assert "content-length" in exposed, (name, method)
+
+
+def test_playback_urls_answer_the_preflight(
+    emulator: EmulatorProcess, archived: Any
+) -> None:
+    """hls.js and dash.js may send Range: the browser asks first with OPTIONS."""
+    urls = playback_urls(emulator, archived)
+    calls_before = emulator.calls()["total"]
+    for name, url in urls.items():
+        status, headers, body = cors_request(
+            url,
+            "OPTIONS",
+            **{
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "range,x-player",
+            },
+        )
+        assert status in (200, 204), (name, status, body)
+        assert body == b""
+        assert headers.get("Access-Control-Allow-Origin") == "*", name
+        methods = {
+            m.strip()
+            for m in headers.get("Access-Control-Allow-Methods", "").split(",")
+        }
+        assert {"GET", "HEAD", "OPTIONS"} <= methods, name
+        allowed = {
+            h.strip().lower()
+            for h in headers.get("Access-Control-Allow-Headers", "").split(",")
+        }
+        assert {"range", "x-player"} <= allowed, name
+        assert int(headers.get("Access-Control-Max-Age", "0")) > 0, name
+    # A preflight is no playback call: nothing is logged (or metered).
+    assert emulator.calls()["total"] == calls_before
