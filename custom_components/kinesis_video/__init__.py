@@ -26,9 +26,9 @@ from .coordinator import (
     KinesisVideoConfigEntry,
     KinesisVideoCoordinator,
     KinesisVideoData,
+    StreamHealthCoordinator,
     retention_issue_id,
 )
-from .health import StreamHealthCoordinator
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.CAMERA, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

@@ -7,10 +7,10 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import KinesisVideoConfigEntry
-from .health import KinesisVideoHealthEntity
+from .entity import KinesisVideoHealthEntity
 
 # Coordinators do the polling; entities only read their data.
 PARALLEL_UPDATES = 0
@@ -19,7 +19,7 @@ PARALLEL_UPDATES = 0
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: KinesisVideoConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One "receiving video" sensor per stream."""
     data = entry.runtime_data

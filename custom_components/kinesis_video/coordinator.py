@@ -1,29 +1,36 @@
-"""Stream status for a config entry: one DescribeStream per stream per poll."""
+"""The entry's polls: stream status (DescribeStream) and health (ListFragments)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .api import (
     AuthenticationError,
+    ClockSkewError,
     KinesisVideoClient,
     KinesisVideoError,
+    NoDataRetentionError,
     PermissionDeniedError,
     StreamInfo,
     StreamNotFoundError,
+    parse_stream_arn,
 )
-from .const import CONF_STREAMS, DOMAIN, STATUS_POLL_INTERVAL
-
-if TYPE_CHECKING:
-    from .health import StreamHealthCoordinator
+from .const import (
+    CONF_STREAMS,
+    DOMAIN,
+    HEALTH_POLL_INTERVAL,
+    HEALTH_WINDOW,
+    STATUS_POLL_INTERVAL,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,6 +94,11 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="auth_failed"
                 ) from err
+            except ClockSkewError as err:
+                # Our clock is off: a new key would not help, so no reauth.
+                raise UpdateFailed(
+                    translation_domain=DOMAIN, translation_key="clock_skew"
+                ) from err
             except PermissionDeniedError as err:
                 # The key works but its policy lacks DescribeStream: new keys
                 # would not help, so no re-authentication (it would loop).
@@ -136,3 +148,80 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                 )
             else:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHealth:
+    """What the last poll saw (server time: when AWS received the video)."""
+
+    receiving: bool
+    last_fragment: datetime | None
+
+
+class StreamHealthCoordinator(DataUpdateCoordinator[StreamHealth]):
+    """ListFragments over the last minute, every 30 s: 2 calls a minute per stream.
+
+    That is far below the 5 TPS per stream the service allows, and the API layer
+    paces it together with the media browser's listings of the same stream.
+    """
+
+    config_entry: KinesisVideoConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: KinesisVideoConfigEntry,
+        client: KinesisVideoClient,
+        status: KinesisVideoCoordinator,
+        arn: str,
+    ) -> None:
+        """Poll one stream; ``status`` is the entry's DescribeStream poll."""
+        self.stream_arn = arn
+        self.stream_name = parse_stream_arn(arn).name
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} health {self.stream_name}",
+            update_interval=HEALTH_POLL_INTERVAL,
+        )
+        self.client = client
+        self.status = status
+
+    async def _async_update_data(self) -> StreamHealth:
+        """Receiving if a fragment started within the window; keep the last one."""
+        previous = self.data.last_fragment if self.data is not None else None
+        info = self.status.data.get(self.stream_arn) if self.status.data else None
+        if info is not None and info.retention_hours == 0:
+            # Nothing is archived, so nothing can be listed: no call (the
+            # entities are unavailable and a repair issue says why).
+            return StreamHealth(receiving=False, last_fragment=previous)
+        now = dt_util.utcnow()
+        try:
+            fragments, _ = await self.client.list_fragments(
+                self.stream_arn, now - HEALTH_WINDOW, now
+            )
+        except (StreamNotFoundError, NoDataRetentionError):
+            # Deleted, or retention set to 0 since the last status poll: let
+            # the status poll see it now rather than in up to 5 minutes.
+            await self.status.async_request_refresh()
+            return StreamHealth(receiving=False, last_fragment=previous)
+        except AuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            ) from err
+        except ClockSkewError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="clock_skew"
+            ) from err
+        except KinesisVideoError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="health_update_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        if not fragments:
+            return StreamHealth(receiving=False, last_fragment=previous)
+        newest = fragments[-1]
+        end = newest.server_timestamp + timedelta(milliseconds=newest.duration_ms)
+        return StreamHealth(receiving=True, last_fragment=end)

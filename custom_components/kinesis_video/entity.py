@@ -1,4 +1,4 @@
-"""Base entity: one device per Kinesis video stream."""
+"""Base entities: one device per Kinesis video stream."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import StreamInfo, parse_stream_arn
 from .const import DOMAIN
-from .coordinator import KinesisVideoCoordinator
+from .coordinator import KinesisVideoCoordinator, StreamHealthCoordinator
 
 
 class KinesisVideoEntity(CoordinatorEntity[KinesisVideoCoordinator]):
@@ -42,3 +42,38 @@ class KinesisVideoEntity(CoordinatorEntity[KinesisVideoCoordinator]):
         """Unavailable when the stream is gone, not ACTIVE, or unreachable."""
         info = self.stream_info
         return super().available and info is not None and info.status == "ACTIVE"
+
+
+class KinesisVideoHealthEntity(KinesisVideoEntity):
+    """A stream entity that also follows the stream's health coordinator."""
+
+    def __init__(
+        self,
+        coordinator: KinesisVideoCoordinator,
+        health: StreamHealthCoordinator,
+        key: str,
+    ) -> None:
+        """Tie the entity to its stream's device and health poll."""
+        super().__init__(coordinator, health.stream_arn)
+        self.health = health
+        self._attr_translation_key = key
+        self._attr_unique_id = f"{health.stream_arn}_{key}"
+
+    @property
+    def available(self) -> bool:
+        """As the base entity, for a stream that keeps video, polled fine."""
+        info = self.stream_info
+        return (
+            super().available
+            and info is not None
+            and info.retention_hours > 0  # nothing to list without an archive
+            and self.health.last_update_success
+            and self.health.data is not None
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the health poll too (it runs while someone listens)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.health.async_add_listener(self._handle_coordinator_update)
+        )

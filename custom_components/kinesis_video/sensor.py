@@ -12,11 +12,10 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import Entity
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import KinesisVideoConfigEntry, KinesisVideoCoordinator
-from .entity import KinesisVideoEntity
-from .health import KinesisVideoHealthEntity
+from .entity import KinesisVideoEntity, KinesisVideoHealthEntity
 
 # Coordinators do the polling; entities only read their data.
 PARALLEL_UPDATES = 0
@@ -25,7 +24,7 @@ PARALLEL_UPDATES = 0
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: KinesisVideoConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """A last-fragment and a retention sensor per stream."""
     data = entry.runtime_data

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import boto3
 import pytest
@@ -212,6 +213,29 @@ async def test_refused_key_starts_reauth(
     await _advance(hass, emulator, freezer, 30)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
+
+
+async def test_clock_skew_does_not_start_reauth(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """AWS refusing the signing time says so; a new key would not help."""
+    await _sync_clock(hass, emulator)
+    await setup_entry(hass, config_entry)
+    await admin(hass, emulator, "POST", "config", {"max_skew_s": 300})
+    # Requests signed an hour behind (botocore takes its signing time from this
+    # function); the emulator checks it against the real time, as AWS does.
+    wrong = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    with patch("botocore.auth.get_current_datetime", return_value=wrong):
+        freezer.tick(timedelta(seconds=30))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(RECEIVING).state == STATE_UNAVAILABLE
+    assert "check Home Assistant's clock" in caplog.text
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
 
 
 async def test_deleted_stream_receives_nothing(
