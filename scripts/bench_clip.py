@@ -8,12 +8,18 @@ in the same run, each variant in a child process of its own so its peak RSS
   get_clip_to_file per part (streamed in chunks) + clip.join_mp4 (PyAV remux);
 - ``boto3-read``: boto3 ``get_clip`` per part, ``Payload.read()`` into a file
   (the usual snippet);
-- ``boto3-stream``: the same, copied with ``shutil.copyfileobj`` (1 MiB chunks).
+- ``boto3-stream``: the same, copied with ``shutil.copyfileobj`` (1 MiB chunks);
+- ``boto3-paced``: ``boto3-stream`` with its calls started 1 s apart (start to
+  start), as a careful script keeps to GetClip's 1 TPS per stream.
 
 The boto3 variants use the same fragment-boundary parts (one ListFragments
 listing), so every variant downloads the same bytes.
 
-    python scripts/bench_clip.py [--minutes 15] [--repeat 3]
+    python scripts/bench_clip.py [--minutes 15] [--repeat 3] [--variants a,b]
+        [--latency S]
+
+``--latency`` holds every GetClip answer S seconds (as a slow link would), so
+the cost of pacing between calls shows.
 
 Each variant runs ``--repeat`` times (rotating order); medians are reported.
 """
@@ -47,7 +53,9 @@ VARIANTS = (
     "integration-unpaced",
     "boto3-read",
     "boto3-stream",
+    "boto3-paced",
 )
+GET_CLIP_INTERVAL_S = 1.0  # boto3-paced: GetClip's 1 TPS per stream
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, str]:
@@ -61,13 +69,7 @@ def _kwargs(args: argparse.Namespace) -> dict[str, str]:
 
 async def _integration(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from custom_components.kinesis_video.api import AwsCredentials, KinesisVideoClient
-    from custom_components.kinesis_video.clip import (
-        join_mp4,
-        part_path,
-        plan_clip_parts,
-        publish,
-        remove_quietly,
-    )
+    from custom_components.kinesis_video.clip import Folder, join_mp4, plan_clip_parts
 
     client = await KinesisVideoClient.create(
         AwsCredentials(args.key, args.secret, args.region, args.url)
@@ -78,16 +80,18 @@ async def _integration(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     began = time.perf_counter()
     fragments, _ = await client.list_fragments(arn, start, end)
     parts = plan_clip_parts(fragments, "SERVER_TIMESTAMP")
-    part = part_path(out)
-    pieces = [part.with_name(f"{part.name}{i}") for i in range(len(parts))]
+    # Small blocking steps, timed with the rest (a script: no loop to protect).
+    folder = Folder.open(out.parent, lambda _: True)
+    pieces = [folder.new_part(f"{out.name}.{i}") for i in range(len(parts))]
+    part = folder.new_part(out.name)
     downloaded = 0
     for piece, clip in zip(pieces, parts, strict=True):
         downloaded += await client.get_clip_to_file(arn, clip.start, clip.end, piece)
     download_s = time.perf_counter() - began
     loop = asyncio.get_running_loop()
     media_s = await loop.run_in_executor(None, join_mp4, pieces, part)
-    size = publish(part, out, overwrite=True)
-    remove_quietly(*pieces)
+    size = folder.publish(part, out.name, overwrite=True)
+    folder.close(*pieces)
     await client.close()
     return {
         "calls": len(parts),
@@ -100,7 +104,9 @@ async def _integration(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     }
 
 
-def _boto3(args: argparse.Namespace, out: Path, *, stream: bool) -> dict[str, Any]:
+def _boto3(
+    args: argparse.Namespace, out: Path, *, stream: bool, paced: bool = False
+) -> dict[str, Any]:
     import shutil
 
     import boto3
@@ -144,7 +150,11 @@ def _boto3(args: argparse.Namespace, out: Path, *, stream: bool) -> dict[str, An
         key=lambda f: f.server_timestamp,
     )
     downloaded = 0
+    started = -GET_CLIP_INTERVAL_S
     for index, clip in enumerate(plan_clip_parts(fragments, "SERVER_TIMESTAMP")):
+        if paced:
+            time.sleep(max(0.0, started + GET_CLIP_INTERVAL_S - time.monotonic()))
+            started = time.monotonic()
         response = media.get_clip(
             StreamName=STREAM,
             ClipFragmentSelector={
@@ -180,7 +190,7 @@ def child(args: argparse.Namespace) -> None:
             # emulator runs without rate limits, plain boto3 does not pace.
             from custom_components.kinesis_video import api
 
-            api.GET_CLIP_INTERVAL_S = 0.0  # type: ignore[misc]
+            api._PACING["GetClip"] = (1e9, 1e9)
         result = asyncio.run(_integration(args, out))
     elif args.variant == "baseline":
         import av  # noqa: F401
@@ -190,7 +200,12 @@ def child(args: argparse.Namespace) -> None:
 
         result = {}
     else:
-        result = _boto3(args, out, stream=args.variant == "boto3-stream")
+        result = _boto3(
+            args,
+            out,
+            stream=args.variant in ("boto3-stream", "boto3-paced"),
+            paced=args.variant == "boto3-paced",
+        )
     print(json.dumps(result))
 
 
@@ -215,6 +230,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--child")
     parser.add_argument("--out")
     for name in ("url", "region", "key", "secret"):
@@ -236,7 +253,7 @@ def main() -> None:
             "--streams",
             STREAM,
             "--history",
-            "30m",
+            f"{int(args.minutes) + 15}m",
             "--no-tps-limits",
         ) as emulator,
         tempfile.TemporaryDirectory() as tmp,
@@ -253,13 +270,19 @@ def main() -> None:
             f"--end={end}",
         ]
         emulator.admin("POST", "clock", {"set": now, "freeze": True})
-        runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+        if args.latency:
+            emulator.admin(
+                "POST",
+                "faults",
+                {"operation": "GetClip", "count": -1, "latency_s": args.latency},
+            )
+        variants = tuple(v for v in VARIANTS if v in args.variants.split(","))
+        runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
         # Rounds in rotating order, so warm-up and page-cache effects spread
         # over every variant; the median of each figure is reported.
         for round_ in range(args.repeat):
-            order = (
-                VARIANTS[round_ % len(VARIANTS) :] + VARIANTS[: round_ % len(VARIANTS)]
-            )
+            turn = round_ % len(variants)
+            order = variants[turn:] + variants[:turn]
             for variant in order:
                 out = Path(tmp) / f"{variant}.mp4"
                 runs[variant].append(_run_child(variant, common, out))
@@ -274,7 +297,9 @@ def main() -> None:
         }
     print(json.dumps(results, indent=2))
     mb = 1024 * 1024
-    for name in VARIANTS[1:]:
+    for name in variants:
+        if name == "baseline":
+            continue
         r = results[name]
         print(
             f"{name:13s} {r['downloaded'] / mb:8.1f} MiB in {r['calls']} calls:"
@@ -282,11 +307,15 @@ def main() -> None:
             f" ({r['downloaded'] / mb / r['download_s']:6.1f} MiB/s),"
             f" total {r['total_s']:6.2f} s, peak RSS {r['peak_rss_mb']:6.1f} MiB"
         )
-    print(
-        f"baseline (imports only) peak RSS {results['baseline']['peak_rss_mb']:.1f} MiB"
-    )
+    if "baseline" in results:
+        print(
+            "baseline (imports only) peak RSS"
+            f" {results['baseline']['peak_rss_mb']:.1f} MiB"
+        )
     for mine in ("integration", "integration-unpaced"):
-        for plain in ("boto3-read", "boto3-stream"):
+        for plain in ("boto3-read", "boto3-stream", "boto3-paced"):
+            if mine not in results or plain not in results:
+                continue
             a, b = results[mine], results[plain]
             print(
                 f"throughput {mine}/{plain}:"
@@ -294,11 +323,13 @@ def main() -> None:
                 f" end to end incl. join {b['total_s'] / a['total_s']:.2f};"
                 f" peak RSS {a['peak_rss_mb'] / b['peak_rss_mb']:.2f}x"
             )
-    out = results["integration"]
-    print(
-        f"joined MP4: {out['output'] / mb:.1f} MiB, {out['media_s']:.1f} s of video"
-        " (the emulator's padding boxes are not media and are dropped by the remux)"
-    )
+    if "integration" in results:
+        out = results["integration"]
+        print(
+            f"joined MP4: {out['output'] / mb:.1f} MiB, {out['media_s']:.1f} s of"
+            " video (the emulator's padding boxes are not media and are dropped by"
+            " the remux)"
+        )
 
 
 if __name__ == "__main__":

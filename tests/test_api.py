@@ -15,12 +15,16 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
+import botocore.utils
 import pytest
 
+from custom_components.kinesis_video import api
 from custom_components.kinesis_video.api import (
     AuthenticationError,
     AwsCredentials,
+    ClockSkewError,
     InvalidArgumentError,
     KinesisVideoClient,
     NoDataRetentionError,
@@ -30,6 +34,7 @@ from custom_components.kinesis_video.api import (
     ServiceError,
     StreamNotFoundError,
     ThrottledError,
+    _TokenBucket,
     parse_stream_arn,
 )
 from kvs_emulator.testing import EmulatorProcess
@@ -310,6 +315,24 @@ async def test_denied_key(
     assert not isinstance(caught.value, AuthenticationError)
 
 
+async def test_clock_skew_is_not_an_authentication_error(
+    client: KinesisVideoClient, arns: dict[str, str], emulator: EmulatorProcess
+) -> None:
+    """A request signed an hour off is refused for its time, not its key."""
+    await admin(emulator, "POST", "config", {"max_skew_s": 300})
+    wrong = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    # botocore takes the signing time from this function; the emulator checks
+    # it against its own clock, as AWS does.
+    with (
+        patch("botocore.auth.get_current_datetime", return_value=wrong),
+        pytest.raises(ClockSkewError) as caught,
+    ):
+        await client.describe_stream(arns["backyard"])
+    assert caught.value.code == "clock_skew"
+    assert not isinstance(caught.value, AuthenticationError)
+    assert (await counts(emulator))["DescribeStream"] == 1  # not retried
+
+
 async def test_unknown_stream(client: KinesisVideoClient) -> None:
     with pytest.raises(StreamNotFoundError) as caught:
         await client.describe_stream(MISSING_ARN)
@@ -562,3 +585,73 @@ async def test_calls_run_in_given_executor(emulator: EmulatorProcess) -> None:
     assert senders
     assert loop_thread not in senders
     assert all(t.name.startswith("kvs-test") for t in senders)
+
+
+async def test_pacer_counts_start_to_start() -> None:
+    """Starts are spaced, not the gaps after calls; concurrent callers queue.
+
+    A fake clock and sleep: the spacing is asserted exactly, not timed.
+    """
+    now = 100.0
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    bucket = _TokenBucket(1 / 1.1, 1, clock=lambda: now, sleep=sleep)
+    await bucket.take()
+    now += 2.0  # a 2 s download: the next one may start at once
+    await bucket.take()
+    assert slept == []
+    now += 0.5
+    await asyncio.gather(*(bucket.take() for _ in range(3)))
+    assert slept == pytest.approx([0.6, 1.7, 2.8])
+    now += 2.8  # the last booked start: the next one comes 1.1 s after it
+    await bucket.take()
+    assert slept[-1] == pytest.approx(1.1)
+
+
+async def test_list_fragments_parsed_in_the_executor_without_tzlocal(
+    client: KinesisVideoClient,
+    arns: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Epoch timestamps go straight to UTC, and Fragments are built off the loop.
+
+    botocore's default parser looks up the local zone (dateutil) for every
+    timestamp: slow on a day of fragments. Which parser runs, and on which
+    thread, is invisible to the emulator, so both are spied on here.
+    """
+    tz_lookups = 0
+    get_tzinfo_options = botocore.utils.get_tzinfo_options
+
+    def counting_tzinfo_options() -> Any:
+        nonlocal tz_lookups
+        tz_lookups += 1
+        return get_tzinfo_options()
+
+    monkeypatch.setattr(botocore.utils, "get_tzinfo_options", counting_tzinfo_options)
+    built_on: set[threading.Thread] = set()
+    real_fragment = api.Fragment
+
+    def fragment(**fields: Any) -> api.Fragment:
+        built_on.add(threading.current_thread())
+        return real_fragment(**fields)
+
+    monkeypatch.setattr(api, "Fragment", fragment)
+    start, end = aligned_range(10)
+    fragments, _ = await client.list_fragments(arns["front-door"], start, end)
+    assert len(fragments) == 300
+    assert tz_lookups == 0
+    assert built_on
+    assert threading.current_thread() not in built_on
+    assert {f.server_timestamp.tzinfo for f in fragments} == {UTC}
+    assert {f.producer_timestamp.tzinfo for f in fragments} == {UTC}
+
+
+def test_timestamp_parser_matches_botocore() -> None:
+    """The same instants as botocore's parser, always in UTC."""
+    for value in (1796092734, 1796092734.123, "2026-12-01T02:34:19.5Z"):
+        ours = api._parse_timestamp(value)
+        assert ours.tzinfo is UTC or ours.utcoffset() == timedelta(0)
+        assert ours == botocore.utils.parse_timestamp(value)

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 
+from custom_components.kinesis_video import clip
 from custom_components.kinesis_video.api import Fragment
 from custom_components.kinesis_video.clip import (
     CLIP_MAX_FRAGMENTS,
+    Folder,
+    FolderChangedError,
+    InvalidNameError,
+    PathNotAllowedError,
     find_gaps,
     has_parent_reference,
     join_mp4,
-    part_path,
     plan_clip_parts,
-    prepare_target,
-    publish,
-    remove_quietly,
     render_name,
     summarize,
-    write_file,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -110,17 +113,37 @@ def test_render_name() -> None:
         == "cam_20260101_120000.mp4"
     )
     assert render_name("plain.mp4", stream="cam", start=T0) == "plain.mp4"
-    for bad in (
-        "{",
-        "{other}",
-        "{start.tzinfo}",
-        "{stream[0]}",
-        "{stream:%Y}",
-        "{0}",
-        "",
+    assert render_name("{start:%z}", stream="cam", start=T0) == "+0000"
+    for bad, reason in (
+        ("{", "template"),
+        ("{other}", "template"),
+        ("{start.tzinfo}", "template"),
+        ("{stream[0]}", "template"),
+        ("{stream:%Y}", "template"),
+        ("{stream.x}", "template"),
+        ("{stream!r}", "template"),
+        ("{start!s:%Y}", "template"),
+        ("{0}", "template"),
+        ("{}", "template"),
+        # Fields nested in a format spec reach attribute access.
+        ("{start:{start.__class__}}", "template"),
+        ("{start:%Y{stream}}", "template"),
+        ("{start:{}}", "template"),
+        ("a\x00b", "control"),
+        ("a\nb", "control"),
+        ("a\x7fb", "control"),
+        ("{start:%Y%n}", "control"),
+        ("{start:%t}", "control"),
+        ("", "empty"),
+        (" ", "empty"),
+        ("clips/ ", "empty"),
     ):
-        with pytest.raises(ValueError, match=r"emplate|laceholder|name"):
+        with pytest.raises(InvalidNameError) as err:
             render_name(bad, stream="cam", start=T0)
+        assert err.value.reason == reason, bad
+        assert isinstance(err.value, ValueError)
+    with pytest.raises(InvalidNameError, match="Cannot fill"):
+        render_name("{start:%Y}", stream="cam", start=object())  # type: ignore[arg-type]
 
 
 def test_parent_references() -> None:
@@ -130,22 +153,50 @@ def test_parent_references() -> None:
     assert not has_parent_reference("a/..b/x..mp4")
 
 
-def test_publish_never_touches_an_existing_file(tmp_path: Path) -> None:
-    target = tmp_path / "clip.mp4"
-    target.write_bytes(b"old")
-    part = part_path(target)
-    part.write_bytes(b"new")
-    with pytest.raises(FileExistsError):
-        prepare_target(target, overwrite=False)
-    with pytest.raises(FileExistsError):
-        publish(part, target, overwrite=False)
-    assert target.read_bytes() == b"old"
-    assert publish(part, target, overwrite=True) == 3
-    assert target.read_bytes() == b"new"
-    assert not part.exists()
+def _allowed_under(root: Path) -> Callable[[str], bool]:
+    return lambda path: Path(path).is_relative_to(root)
 
 
-def test_publish_without_hard_links(
+def test_folder_publish_never_touches_an_existing_file(tmp_path: Path) -> None:
+    folder = Folder.open(tmp_path / "a", _allowed_under(tmp_path))
+    assert folder.path == tmp_path / "a"
+    (tmp_path / "a" / "clip.mp4").write_bytes(b"old")
+    (tmp_path / "a" / "clip.mp4.part").write_bytes(b"the user's")
+    part = folder.write_part("clip.mp4", b"new")
+    other = folder.new_part("clip.mp4")
+    # Each writer its own part, never a name a user could own.
+    assert part.name != other.name
+    assert part.name.startswith("clip.mp4.")
+    assert part.name.endswith(".part")
+    assert folder.exists("clip.mp4")
+    assert not folder.exists("nothing.mp4")
+    with pytest.raises(FileExistsError):
+        folder.publish(part, "clip.mp4", overwrite=False)
+    assert (tmp_path / "a" / "clip.mp4").read_bytes() == b"old"
+    assert folder.publish(part, "clip.mp4", overwrite=True) == 3
+    assert (tmp_path / "a" / "clip.mp4").read_bytes() == b"new"
+    assert folder.publish(other, "empty.mp4", overwrite=False) == 0
+    folder.close(part, other)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "clip.mp4",
+        "clip.mp4.part",
+        "empty.mp4",
+    ]
+    assert (tmp_path / "a" / "clip.mp4.part").read_bytes() == b"the user's"
+
+
+def test_folder_parts_of_long_names(tmp_path: Path) -> None:
+    """A part's name stays within the file system's 255 bytes."""
+    folder = Folder.open(tmp_path, _allowed_under(tmp_path))
+    name = "é" * 120 + ".mp4"  # 244 bytes
+    part = folder.write_part(name, b"x")
+    assert len(part.name.encode()) <= 255
+    assert folder.publish(part, name, overwrite=False) == 1
+    folder.close()
+    assert (tmp_path / name).read_bytes() == b"x"
+
+
+def test_folder_publish_without_hard_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """File systems without hard links (FAT, some shares) still get the file.
@@ -153,31 +204,119 @@ def test_publish_without_hard_links(
     Mocked: no such file system is available here; os.link fails as it would.
     """
 
-    def no_link(src: object, dst: object) -> None:
+    def no_link(*args: object, **kwargs: object) -> None:
         raise PermissionError("hard links not supported")
 
     monkeypatch.setattr(os, "link", no_link)
-    target = tmp_path / "clip.mp4"
-    part = part_path(target)
-    part.write_bytes(b"data")
-    assert publish(part, target, overwrite=False) == 4
-    assert target.read_bytes() == b"data"
-    assert not part.exists()
-
-
-def test_write_file_and_folder_errors(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b.jpg"
-    assert write_file(target, b"jpeg", overwrite=False) == 4
-    assert target.read_bytes() == b"jpeg"
-    assert not part_path(target).exists()
+    folder = Folder.open(tmp_path, _allowed_under(tmp_path))
+    part = folder.write_part("clip.mp4", b"data")
+    assert folder.publish(part, "clip.mp4", overwrite=False) == 4
+    assert (tmp_path / "clip.mp4").read_bytes() == b"data"
+    # The name is claimed exclusively: an existing file is never replaced.
+    late = folder.write_part("clip.mp4", b"late")
     with pytest.raises(FileExistsError):
-        write_file(target, b"other", overwrite=False)
+        folder.publish(late, "clip.mp4", overwrite=False)
+    # A rename that fails leaves no empty claim behind.
+    monkeypatch.setattr(os, "replace", no_link)
+    with pytest.raises(PermissionError):
+        folder.publish(late, "other.mp4", overwrite=False)
+    folder.close(late)
+    assert (tmp_path / "clip.mp4").read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(NotADirectoryError):
-        prepare_target(tmp_path / "file" / "x.jpg", overwrite=False)
+        Folder.open(tmp_path / "file" / "x", _allowed_under(tmp_path))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "link").symlink_to(outside)
+    with pytest.raises(PathNotAllowedError):
+        Folder.open(allowed / "link", _allowed_under(allowed))
+    assert list(outside.iterdir()) == []
     # Clean-up never raises, whatever is (not) there.
-    (tmp_path / "dir").mkdir()
-    remove_quietly(tmp_path / "missing", tmp_path / "dir")
+    folder = Folder.open(allowed, _allowed_under(allowed))
+    (allowed / "dir").mkdir()
+    folder.remove("missing", "dir")
+    folder.close()
+
+
+def test_folder_swapped_for_a_symlink(tmp_path: Path) -> None:
+    """Writes stay in the folder that was checked; publishing then fails."""
+    allowed = tmp_path / "allowed"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "clip.mp4").write_bytes(b"outside")
+    folder = Folder.open(allowed / "clips", _allowed_under(allowed))
+    (allowed / "clips").rename(allowed / "moved")
+    (allowed / "clips").symlink_to(outside)
+    part = folder.new_part("clip.mp4")
+    # Code that opens the part by name (boto, FFmpeg) reaches the checked folder.
+    part.write_bytes(b"new")
+    assert [p.name for p in (allowed / "moved").iterdir()] == [part.name]
+    for overwrite in (False, True):
+        with pytest.raises(FolderChangedError):
+            folder.publish(part, "clip.mp4", overwrite=overwrite)
+    folder.close(part)
+    assert list((allowed / "moved").iterdir()) == []
+    assert [p.name for p in outside.iterdir()] == ["clip.mp4"]
+    assert (outside / "clip.mp4").read_bytes() == b"outside"
+
+
+def test_folder_removed_while_in_use(tmp_path: Path) -> None:
+    folder = Folder.open(tmp_path / "gone", _allowed_under(tmp_path))
+    part = folder.write_part("x.jpg", b"jpeg")
+    os.unlink(tmp_path / "gone" / part.name)
+    (tmp_path / "gone").rmdir()
+    with pytest.raises(FolderChangedError):
+        folder.publish(part, "x.jpg", overwrite=True)
+    folder.close(part)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("swapped", ["clips", "parent"])
+def test_folder_swapped_before_it_was_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swapped: str
+) -> None:
+    """A swap between the real-path check and the open: refused, nothing made.
+
+    Mocked: the swap must land between two system calls; os.open is wrapped to
+    swap just before it runs.
+    """
+    allowed = tmp_path / "allowed"
+    (allowed / "parent" / "clips").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    (outside / "clips").mkdir(parents=True)
+    moved = allowed / "parent" / swapped if swapped == "clips" else allowed / swapped
+    real_open = os.open
+
+    def swap_then_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        moved.rename(moved.with_name("moved"))
+        moved.symlink_to(outside / "clips" if swapped == "clips" else outside)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", swap_then_open)
+    with pytest.raises(OSError, match=r"directory|levels|clips") as err:
+        Folder.open(allowed / "parent" / "clips", _allowed_under(allowed))
+    monkeypatch.setattr(os, "open", real_open)
+    if swapped == "clips":  # O_NOFOLLOW on the last step (Linux: ENOTDIR)
+        assert err.value.errno in {errno.ELOOP, errno.ENOTDIR}
+    else:  # opened outside through the parent: seen by the check
+        assert isinstance(err.value, FolderChangedError)
+    assert list((outside / "clips").iterdir()) == []
+
+
+def test_folder_without_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without /proc/self/fd (not Linux) parts are reached by the real path."""
+    monkeypatch.setattr(clip, "_FD_PATHS", tmp_path / "no-proc")
+    folder = Folder.open(tmp_path / "a", _allowed_under(tmp_path))
+    part = folder.write_part("x.jpg", b"jpeg")
+    assert part.parent == tmp_path / "a"
+    assert folder.publish(part, "x.jpg", overwrite=False) == 4
+    folder.close()
 
 
 def _make_mp4(path: Path, first_index: int, frames: int, *, width: int = 64) -> None:
@@ -213,6 +352,23 @@ def test_join_mp4_is_continuous(tmp_path: Path) -> None:
     levels = [int(frame.to_ndarray(format="rgb24")[24, 32, 0]) for frame in frames]
     expected = [(index * 8) % 256 for index in range(60)]
     assert all(abs(a - b) <= 6 for a, b in zip(levels, expected, strict=True))
+    # Index first (faststart): players over HTTP need not read to the end.
+    boxes = _top_level_boxes(output)
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
+def _top_level_boxes(path: Path) -> list[str]:
+    """The types of an MP4 file's top-level boxes, in file order."""
+    boxes: list[str] = []
+    data = path.read_bytes()
+    offset = 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4])
+        boxes.append(data[offset + 4 : offset + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16])
+        offset += size or len(data)
+    return boxes
 
 
 def test_join_mp4_refuses_different_streams(tmp_path: Path) -> None:

@@ -12,14 +12,14 @@ import logging
 import random
 import re
 import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypedDict
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -28,12 +28,14 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import parse_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis_video_archived_media import (
         KinesisVideoArchivedMediaClient as MediaClient,
     )
     from mypy_boto3_kinesis_video_archived_media.type_defs import (
+        FragmentTypeDef,
         GetClipInputTypeDef,
         GetDASHStreamingSessionURLInputTypeDef,
         GetHLSStreamingSessionURLInputTypeDef,
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
         HLSTimestampRangeTypeDef,
         ImageTypeDef,
         ListFragmentsInputTypeDef,
-        ListFragmentsOutputTypeDef,
     )
     from mypy_boto3_kinesisvideo import KinesisVideoClient as ControlClient
     from mypy_boto3_kinesisvideo.literals import APINameType
@@ -67,7 +68,10 @@ LIST_STREAMS_PAGE: Final = 1000
 # so network jitter never lets two calls reach the service too close together.
 LIST_FRAGMENTS_TPS: Final = 4.5
 LIST_FRAGMENTS_BURST: Final = 4
-GET_CLIP_INTERVAL_S: Final = 1.0  # GetClip allows 1 TPS per stream
+# GetClip allows 1 TPS per stream (no burst): starts 1.1 s apart, for the same
+# reason. A clip's parts are downloaded one after another, so a part taking
+# longer than this is not slowed down at all.
+GET_CLIP_INTERVAL_S: Final = 1.1
 MEDIA_FRAGMENTS_BATCH: Final = 1000  # GetMediaForFragmentList's ceiling
 DOWNLOAD_CHUNK: Final = 1024 * 1024  # bytes read and written at a time
 # GetImages bills per image: a 6 s window sampled every 3 s asks for at most three
@@ -94,6 +98,13 @@ _AUTH_CODES: Final = frozenset(
         "UnrecognizedClientException",
     ]
 )
+# The request was signed too far from AWS's time (5 minutes for most services):
+# the local clock is off, and new keys would not help. KVS answers with
+# InvalidSignatureException "Signature expired: ..." / "Signature not yet current: ...".
+_CLOCK_SKEW_CODES: Final = frozenset(
+    ["RequestExpired", "RequestInTheFuture", "RequestTimeTooSkewed"]
+)
+_CLOCK_SKEW_MESSAGES: Final = ("Signature expired", "Signature not yet current")
 # The key is fine but its IAM policy does not allow the action: new keys would
 # not help (re-authenticating with the same key would loop), the policy would.
 _PERMISSION_CODES: Final = frozenset(
@@ -138,6 +149,12 @@ class AuthenticationError(KinesisVideoError):
     """The credentials are refused: unknown key, wrong secret or expired."""
 
     code = "authentication"
+
+
+class ClockSkewError(KinesisVideoError):
+    """AWS refused the request's signing time: this machine's clock is off."""
+
+    code = "clock_skew"
 
 
 class PermissionDeniedError(KinesisVideoError):
@@ -292,6 +309,18 @@ class Image:
     error: str | None
 
 
+def _parse_timestamp(value: Any) -> datetime:
+    """A response timestamp; epoch seconds (KVS's JSON) straight to UTC.
+
+    botocore's default looks the local zone up (dateutil) for every value, which
+    dominates parsing a day of fragments.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    result: datetime = parse_timestamp(value)
+    return result
+
+
 def _utc(value: datetime) -> datetime:
     """Normalise to UTC (botocore parses epoch timestamps in local time)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -340,6 +369,45 @@ def _decode_images(raw: list[ImageTypeDef]) -> list[Image]:
         for item in raw
     ]
     return sorted(images, key=lambda image: image.timestamp)
+
+
+class _Page(TypedDict):
+    """A ListFragments page, its fragments built."""
+
+    ResponseMetadata: Any
+    NextToken: str | None
+    Fragments: list[Fragment]
+
+
+def _fragments(items: list[FragmentTypeDef]) -> list[Fragment]:
+    return [
+        Fragment(
+            number=item["FragmentNumber"],
+            producer_timestamp=_utc(item["ProducerTimestamp"]),
+            server_timestamp=_utc(item["ServerTimestamp"]),
+            duration_ms=item.get("FragmentLengthInMilliseconds", 0),
+            size=item.get("FragmentSizeInBytes", 0),
+        )
+        for item in items
+    ]
+
+
+def _sorted_fragments(
+    pages: list[list[Fragment]], producer: bool, limit: int | None
+) -> tuple[list[Fragment], bool]:
+    """Oldest first, each number once; True if cut to ``limit`` (executor)."""
+    # Keyed by number: an eventually consistent listing may repeat one.
+    found = {fragment.number: fragment for page in pages for fragment in page}
+    fragments = sorted(
+        found.values(),
+        key=lambda f: (
+            f.producer_timestamp if producer else f.server_timestamp,
+            int(f.number),
+        ),
+    )
+    if limit is not None and len(fragments) > limit:
+        return fragments[:limit], True
+    return fragments, False
 
 
 async def _all_pages[R: Mapping[str, Any]](
@@ -398,6 +466,10 @@ def _translate(
         message = f"{operation}: {code or status}: {detail}"
         if code in _PERMISSION_CODES:
             return PermissionDeniedError(message, aws_code=code)
+        if code in _CLOCK_SKEW_CODES or (
+            code in _AUTH_CODES and detail.startswith(_CLOCK_SKEW_MESSAGES)
+        ):
+            return ClockSkewError(message, aws_code=code)
         if code in _AUTH_CODES or status in (401, 403):
             return AuthenticationError(message, aws_code=code)
         if code in _THROTTLE_CODES or status == 429:
@@ -424,27 +496,48 @@ def _translate(
 
 
 class _TokenBucket:
-    """Paces calls on the loop's clock so a per-stream TPS limit is never hit."""
+    """Paces the starts of calls so a per-stream TPS limit is never hit.
 
-    def __init__(self, rate: float, burst: float) -> None:
+    At most ``burst`` calls start at once, then ``rate`` a second, counted start
+    to start (however long each call then takes). A caller books its start on
+    arrival, before waiting, so concurrent callers start in turn. The clock is
+    the loop's unless one is given (tests).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rate = rate
         self._burst = burst
         self._tokens = burst
         self._last: float | None = None
+        self._clock = clock
+        self._sleep = sleep
 
     async def take(self) -> None:
-        """Wait for a token, then spend it."""
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            if self._last is not None:
-                elapsed = max(0.0, now - self._last)
-                self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            await asyncio.sleep((1 - self._tokens) / self._rate)
+        """Book the next start and wait for it."""
+        now = self._clock() if self._clock else asyncio.get_running_loop().time()
+        if self._last is not None:
+            elapsed = max(0.0, now - self._last)
+            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+        self._last = now
+        # Below zero, the debt is the queue of booked starts. A cancelled
+        # caller's slot is not given back: later bookings already count on it.
+        self._tokens -= 1
+        if self._tokens < 0:
+            await self._sleep(-self._tokens / self._rate)
+
+
+# Operation -> (starts a second, burst) per stream, shared by all callers.
+_PACING: Final[dict[str, tuple[float, float]]] = {
+    "ListFragments": (LIST_FRAGMENTS_TPS, LIST_FRAGMENTS_BURST),
+    "GetClip": (1 / GET_CLIP_INTERVAL_S, 1),
+}
 
 
 class KinesisVideoClient:
@@ -471,10 +564,9 @@ class KinesisVideoClient:
         self._media_clients: dict[str, MediaClient] = {}
         # boto3 sessions are not thread-safe: create clients one at a time.
         self._client_lock = asyncio.Lock()
-        # Stream ARN -> pacing of its ListFragments calls (shared by every caller).
-        self._list_buckets: dict[str, _TokenBucket] = {}
-        # (stream ARN, operation) -> time.monotonic() when the last call ended.
-        self._call_ended: dict[tuple[str, str], float] = {}
+        # (operation, stream ARN) -> the pacing of those calls, shared by every
+        # caller of this client (actions, browser, health polls).
+        self._buckets: dict[tuple[str, str], _TokenBucket] = {}
 
     @classmethod
     async def create(
@@ -497,10 +589,15 @@ class KinesisVideoClient:
 
         def build() -> tuple[boto3.Session, ControlClient]:
             # Creating clients loads JSON service models: blocking I/O.
+            core = botocore.session.get_session()
+            core.get_component("response_parser_factory").set_parser_defaults(
+                timestamp_parser=_parse_timestamp
+            )
             session = boto3.Session(
                 aws_access_key_id=credentials.access_key_id,
                 aws_secret_access_key=credentials.secret_access_key,
                 region_name=credentials.region,
+                botocore_session=core,
             )
             control = session.client(
                 "kinesisvideo", endpoint_url=credentials.endpoint_url, config=config
@@ -619,13 +716,14 @@ class KinesisVideoClient:
     ) -> R:
         """A data-plane call; one immediate retry on a fresh endpoint if it moved.
 
-        ``before`` runs ahead of every attempt (e.g. to pace the calls).
+        ``before`` runs right before every attempt (e.g. to pace the calls).
         """
 
         async def once() -> R:
+            client = await self._media_client(await self._endpoint(arn, api))
+            # Paced last, so finding the endpoint does not eat into the spacing.
             if before is not None:
                 await before()
-            client = await self._media_client(await self._endpoint(arn, api))
             try:
                 return await self._call(
                     operation, lambda: func(client), not_found, required
@@ -780,7 +878,16 @@ class KinesisVideoClient:
         """
         start, end = _aware(start), _aware(end)
 
-        async def page(token: str | None) -> ListFragmentsOutputTypeDef:
+        def fetch(client: MediaClient, params: ListFragmentsInputTypeDef) -> _Page:
+            response = client.list_fragments(**params)
+            # A page holds up to 1000 fragments: built here, in the executor.
+            return {
+                "ResponseMetadata": response["ResponseMetadata"],
+                "NextToken": response.get("NextToken"),
+                "Fragments": _fragments(response.get("Fragments", [])),
+            }
+
+        async def page(token: str | None) -> _Page:
             params: ListFragmentsInputTypeDef = {
                 "StreamARN": arn,
                 "MaxResults": LIST_FRAGMENTS_PAGE,
@@ -795,40 +902,24 @@ class KinesisVideoClient:
                 arn,
                 "LIST_FRAGMENTS",
                 "ListFragments",
-                lambda client: client.list_fragments(**params),
+                lambda client: fetch(client, params),
                 not_found=StreamNotFoundError,
-                before=lambda: self._list_bucket(arn).take(),
+                before=self._pacer("ListFragments", arn),
             )
 
-        # Keyed by number: an eventually consistent listing may repeat one.
-        found = {
-            item["FragmentNumber"]: Fragment(
-                number=item["FragmentNumber"],
-                producer_timestamp=_utc(item["ProducerTimestamp"]),
-                server_timestamp=_utc(item["ServerTimestamp"]),
-                duration_ms=item.get("FragmentLengthInMilliseconds", 0),
-                size=item.get("FragmentSizeInBytes", 0),
-            )
-            for response in await _all_pages(page)
-            for item in response.get("Fragments", [])
-        }
-        producer = timestamp_type == "PRODUCER_TIMESTAMP"
-        fragments = sorted(
-            found.values(),
-            key=lambda f: (
-                f.producer_timestamp if producer else f.server_timestamp,
-                int(f.number),
-            ),
+        pages = [response["Fragments"] for response in await _all_pages(page)]
+        # Tens of thousands for a day: sorted in the executor too.
+        return await self._run(
+            _sorted_fragments, pages, timestamp_type == "PRODUCER_TIMESTAMP", limit
         )
-        if limit is not None and len(fragments) > limit:
-            return fragments[:limit], True
-        return fragments, False
 
-    def _list_bucket(self, arn: str) -> _TokenBucket:
-        if (bucket := self._list_buckets.get(arn)) is None:
-            bucket = _TokenBucket(LIST_FRAGMENTS_TPS, LIST_FRAGMENTS_BURST)
-            self._list_buckets[arn] = bucket
-        return bucket
+    def _pacer(self, operation: str, arn: str) -> Callable[[], Awaitable[None]]:
+        """Wait for a start of ``operation`` on the stream, within its TPS limit."""
+        if (bucket := self._buckets.get((operation, arn))) is None:
+            rate, burst = _PACING[operation]
+            bucket = _TokenBucket(rate, burst)
+            self._buckets[(operation, arn)] = bucket
+        return bucket.take
 
     async def has_fragments(
         self,
@@ -856,7 +947,7 @@ class KinesisVideoClient:
             "ListFragments",
             lambda client: client.list_fragments(**params),
             not_found=StreamNotFoundError,
-            before=lambda: self._list_bucket(arn).take(),
+            before=self._pacer("ListFragments", arn),
         )
         return bool(response.get("Fragments"))
 
@@ -931,45 +1022,28 @@ class KinesisVideoClient:
 
     # -- downloads to files ---------------------------------------------------
 
-    async def _pace(self, arn: str, operation: str, interval_s: float) -> None:
-        """Wait until ``interval_s`` has passed since the last such call ended.
-
-        Counting from the end of the previous call keeps the service's own gap
-        between the two requests at least ``interval_s``, whatever the latency.
-        """
-        last = self._call_ended.get((arn, operation))
-        if last is not None and (wait := last + interval_s - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-
     async def _download(
         self,
         arn: str,
         api: APINameType,
         operation: str,
         download: Callable[[MediaClient, threading.Event], dict[str, Any]],
-        interval_s: float,
+        before: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
-        """A paced, retried data-plane download run in one executor job.
+        """A retried data-plane download run in one executor job.
 
-        Cancelling the caller does not stop an executor thread: it is told to
-        stop writing and to delete its file instead.
+        ``before`` paces every attempt. Cancelling the caller does not stop an
+        executor thread: it is told to stop writing and to delete its file.
         """
         abort = threading.Event()
-
-        def run(client: MediaClient) -> dict[str, Any]:
-            try:
-                return download(client, abort)
-            finally:
-                self._call_ended[(arn, operation)] = time.monotonic()
-
         try:
             response = await self._data(
                 arn,
                 api,
                 operation,
-                run,
+                lambda client: download(client, abort),
                 not_found=NoMediaError,
-                before=lambda: self._pace(arn, operation, interval_s),
+                before=before,
             )
         except asyncio.CancelledError:
             abort.set()
@@ -1005,7 +1079,7 @@ class KinesisVideoClient:
             return _payload_to_file(client.get_clip(**params), path, 0, abort)
 
         return await self._download(
-            arn, "GET_CLIP", "GetClip", download, GET_CLIP_INTERVAL_S
+            arn, "GET_CLIP", "GetClip", download, self._pacer("GetClip", arn)
         )
 
     async def get_media_for_fragments_to_file(
@@ -1039,7 +1113,6 @@ class KinesisVideoClient:
                 "GET_MEDIA_FOR_FRAGMENT_LIST",
                 "GetMediaForFragmentList",
                 download,
-                0.0,
             )
         return total
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -45,6 +47,10 @@ _LOGGER = logging.getLogger(__name__)
 
 # Entities share the client; nothing here polls.
 PARALLEL_UPDATES = 0
+# Stills are cached per requested size; dashboards ask for a few sizes at most.
+STILL_CACHE_SIZES = 4
+
+type _Size = tuple[int | None, int | None]
 
 
 async def async_setup_entry(
@@ -83,7 +89,15 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self._cancel_watchdog: Callable[[], None] | None = None
         self._refreshing = False
         self._retry_delay = URL_RETRY_MIN
-        self._stills: dict[tuple[int | None, int | None], tuple[float, bytes]] = {}
+        # One live URL request at a time, shared by every viewer asking for one.
+        self._session_task: asyncio.Task[SessionUrl | None] | None = None
+        # After the key was refused: no new request before then, warned once.
+        self._refused_until: datetime | None = None
+        self._refused = False
+        # Size -> (time.monotonic(), JPEG), least recently used first.
+        self._stills: OrderedDict[_Size, tuple[float, bytes]] = OrderedDict()
+        # Size -> the GetImages request in flight, shared by every requester.
+        self._still_tasks: dict[_Size, asyncio.Task[bytes | None]] = {}
 
     # -- live stream ------------------------------------------------------------
 
@@ -91,8 +105,30 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         """A LIVE HLS session URL, reused until shortly before it expires."""
         session = self._session
         if session is None or self._expiring(session):
-            session = await self._async_new_session()
+            session = await self._async_shared_session()
         return session.url if session else None
+
+    async def _async_shared_session(self) -> SessionUrl | None:
+        """A new session, one request for all concurrent viewers.
+
+        While the key is refused, viewers get None without a call until the
+        back-off has passed: each call would be refused (and logged) again.
+        """
+        if self._refused_until is not None and dt_util.utcnow() < self._refused_until:
+            return None
+        if (task := self._session_task) is None:
+            task = self._session_task = self.hass.async_create_task(
+                self._async_new_session(),
+                f"{self.entity_id} live URL",
+                eager_start=False,  # registered before it can finish
+            )
+            task.add_done_callback(self._session_done)
+        # Shielded: a viewer that leaves does not cancel the others' request.
+        return await asyncio.shield(task)
+
+    def _session_done(self, task: asyncio.Task[SessionUrl | None]) -> None:
+        if self._session_task is task:
+            self._session_task = None
 
     def _expiring(self, session: SessionUrl) -> bool:
         return session.expires_at - URL_REFRESH_MARGIN <= dt_util.utcnow()
@@ -108,26 +144,38 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
                 container=options.get(CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER),
             )
         except AuthenticationError:
-            _LOGGER.warning(
-                "Credentials were refused for stream %s; re-authenticate",
-                self.stream_name,
-            )
+            if not self._refused:
+                _LOGGER.warning(
+                    "Credentials were refused for stream %s; re-authenticate",
+                    self.stream_name,
+                )
+            self._refused = True
             self.coordinator.config_entry.async_start_reauth(self.hass)
             self._session = None
+            self._refused_until = dt_util.utcnow() + self._next_retry_delay()
             return None
         except KinesisVideoError as err:
+            delay = self._next_retry_delay()
             if isinstance(err, PermissionDeniedError):
                 # The key works, its policy does not allow live view here.
-                _LOGGER.warning(
-                    "No live view of %s: %s. Allow the action in the key's IAM policy",
-                    self.stream_name,
-                    err,
-                )
+                if not self._refused:
+                    _LOGGER.warning(
+                        "No live view of %s: %s. Allow the action in the key's"
+                        " IAM policy",
+                        self.stream_name,
+                        err,
+                    )
+                self._refused = True
+                self._refused_until = dt_util.utcnow() + delay
             else:
                 _LOGGER.debug("No live URL for %s: %s", self.stream_name, err)
             self._session = None
-            self._schedule_refresh(dt_util.utcnow() + self._next_retry_delay())
+            self._schedule_refresh(dt_util.utcnow() + delay)
             return None
+        if self._refused:
+            _LOGGER.info("Live view of %s works again", self.stream_name)
+            self._refused = False
+        self._refused_until = None
         self._session = session
         self._retry_delay = URL_RETRY_MIN
         self._schedule_refresh(session.expires_at - URL_REFRESH_MARGIN)
@@ -233,18 +281,38 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             image = await self.stream.async_get_image(width, height)
             if image:
                 return image
-        key = (width, height)
-        cached = self._stills.get(key)
-        if cached is not None and time.monotonic() - cached[0] < STILL_CACHE_SECONDS:
-            return cached[1]
+        size = (width, height)
+        cached = self._stills.get(size)
+        if cached is not None:
+            self._stills.move_to_end(size)
+            if time.monotonic() - cached[0] < STILL_CACHE_SECONDS:
+                return cached[1]
+        if (task := self._still_tasks.get(size)) is None:
+            task = self._still_tasks[size] = self.hass.async_create_task(
+                self._async_fetch_still(size),
+                f"{self.entity_id} still",
+                eager_start=False,  # registered before it can finish
+            )
+        # Shielded: a requester that leaves does not cancel the others' still.
+        image = await asyncio.shield(task)
+        if image is None and cached is not None:
+            return cached[1]  # the last good one, rather than none
+        return image
+
+    async def _async_fetch_still(self, size: _Size) -> bytes | None:
+        """GetImages at ``size`` into the cache (least recently used size out)."""
         try:
             image = await self._client.latest_image(
-                self.stream_arn, width=width, height=height
+                self.stream_arn, width=size[0], height=size[1]
             )
         except KinesisVideoError as err:
             _LOGGER.debug("No still for %s: %s", self.stream_name, err)
-            return cached[1] if cached else None
-        if image is None:
-            return cached[1] if cached else None
-        self._stills[key] = (time.monotonic(), image)
+            return None
+        finally:
+            del self._still_tasks[size]
+        if image is not None:
+            self._stills[size] = (time.monotonic(), image)
+            self._stills.move_to_end(size)
+            while len(self._stills) > STILL_CACHE_SIZES:
+                self._stills.popitem(last=False)
         return image

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
+import secrets
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .api import Fragment, TimestampType
 
@@ -29,6 +31,14 @@ CLIP_MAX_BYTES: Final = 100 * 1000 * 1000 - 1024 * 1024
 # A hole between two fragments longer than this counts as a gap.
 GAP_TOLERANCE: Final = timedelta(milliseconds=500)
 PART_SUFFIX: Final = ".part"
+# Of a target's name, this many bytes are kept in its part files' names (file names
+# may have 255 bytes; the random tail needs room).
+_PART_NAME_KEEP: Final = 120
+_FIELDS: Final = ("stream", "start")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+
+type NameProblem = Literal["template", "control", "empty"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,25 +159,60 @@ def summarize(fragments: Sequence[Fragment], timestamp_type: TimestampType) -> S
     )
 
 
-def render_name(template: str, *, stream: str, start: datetime) -> str:
-    """Fill ``{stream}`` and ``{start:<strftime>}`` in; ValueError if it cannot.
+class InvalidNameError(ValueError):
+    """A file name template that cannot be used; ``reason`` says why."""
 
-    Only those two names are allowed, without attribute or index access, so a
-    template cannot reach into Python objects.
+    def __init__(self, reason: NameProblem, detail: str) -> None:
+        """Keep the reason for a translated message."""
+        super().__init__(detail)
+        self.reason: NameProblem = reason
+
+
+def _check_fields(template: str, *, nested: bool) -> None:
+    """Allow ``{stream}`` and ``{start}`` / ``{start:<strftime>}``, nothing more.
+
+    Format specs may hold fields of their own, which reach attribute access:
+    every level is parsed, and a spec must be plain text.
     """
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template)]
+        parsed = list(string.Formatter().parse(template))
     except ValueError as err:
-        raise ValueError(f"Malformed template: {err}") from err
-    for name in fields:
-        if name is not None and name not in ("stream", "start"):
-            raise ValueError(f"Unknown placeholder {{{name}}}")
+        raise InvalidNameError("template", f"Malformed template: {err}") from err
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if nested:
+            raise InvalidNameError(
+                "template", f"Placeholder {{{name}}} inside a date format"
+            )
+        if name not in _FIELDS:
+            raise InvalidNameError("template", f"Unknown placeholder {{{name}}}")
+        if conversion is not None or (spec and name != "start"):
+            raise InvalidNameError(
+                "template", f"Placeholder {{{name}}} takes no conversion or format"
+            )
+        if spec:
+            _check_fields(spec, nested=True)
+
+
+def render_name(template: str, *, stream: str, start: datetime) -> str:
+    """Fill ``{stream}`` and ``{start:<strftime>}`` in; InvalidNameError if not.
+
+    Only those two names are allowed, without attribute or index access or
+    nested fields, so a template cannot reach into Python objects. Control
+    characters (NUL, line breaks) are refused, in the template and the result.
+    """
+    if _CONTROL.search(template):
+        raise InvalidNameError("control", "Control character in the template")
+    _check_fields(template, nested=False)
     try:
         rendered = template.format(stream=stream, start=start)
-    except (ValueError, TypeError, IndexError) as err:
-        raise ValueError(f"Cannot fill the template: {err}") from err
-    if not rendered.strip() or "\x00" in rendered:
-        raise ValueError("Empty file name")
+    except (ValueError, TypeError, IndexError, OverflowError) as err:
+        raise InvalidNameError("template", f"Cannot fill the template: {err}") from err
+    if _CONTROL.search(rendered):
+        raise InvalidNameError("control", "Control character in the file name")
+    if not rendered.strip() or not PurePath(rendered).name.strip():
+        raise InvalidNameError("empty", "Empty file name")
     return rendered
 
 
@@ -176,60 +221,133 @@ def has_parent_reference(path: str) -> bool:
     return ".." in PurePath(path).parts
 
 
-def part_path(target: Path) -> Path:
-    """Where ``target`` is written until it is complete."""
-    return target.with_name(target.name + PART_SUFFIX)
+class PathNotAllowedError(PermissionError):
+    """The folder's real path is not one Home Assistant may write to."""
 
 
-def remove_quietly(*paths: Path) -> None:
-    """Delete files that may or may not exist (executor)."""
-    for path in paths:
-        with contextlib.suppress(OSError):  # best effort: keep the first error
-            path.unlink(missing_ok=True)
+class FolderChangedError(OSError):
+    """The folder was moved or replaced (by a symlink, say) while in use."""
 
 
-def prepare_target(target: Path, *, overwrite: bool) -> None:
-    """Create the folder; FileExistsError if ``target`` exists and must stay."""
-    if not overwrite and target.exists():
-        raise FileExistsError(str(target))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as err:  # a file where the folder should be
-        raise NotADirectoryError(str(target.parent)) from err
+# Where a process sees its open descriptors as paths (Linux). A path through
+# the folder's descriptor reaches the folder it opened, whatever its name now
+# leads to, so code that opens files by name (boto downloads, FFmpeg) cannot
+# be redirected. Elsewhere the folder's real path is used.
+_FD_PATHS: Final = Path("/proc/self/fd")
 
 
-def publish(part: Path, target: Path, *, overwrite: bool) -> int:
-    """Move a finished ``part`` onto ``target`` atomically; its size.
+class Folder:
+    """A folder checked once, then written only through its descriptor.
 
-    Without ``overwrite`` a hard link makes the step fail if ``target`` appeared
-    in the meantime (FileExistsError), and an existing file is never touched.
+    Part files get a random name of their own, created exclusively, so two
+    writers (or a user's ``name.part``) never share one; publishing is an
+    atomic link or rename inside the same descriptor. Swapping the folder, or
+    one of its parents, for a symlink after the check cannot redirect a write:
+    the files stay in the folder that was checked, and publishing fails with
+    FolderChangedError. Every method blocks: run them in an executor.
     """
-    size = part.stat().st_size
-    if overwrite:
-        part.replace(target)
-        return size
-    try:
-        os.link(part, target)
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links (FAT, some shares)
-        if target.exists():  # pragma: no cover - raced with another writer
-            raise FileExistsError(str(target)) from None
-        part.replace(target)
-        return size
-    part.unlink()
-    return size
 
+    def __init__(self, path: Path, fd: int) -> None:
+        """Use ``open``."""
+        self.path = path
+        self._fd = fd
+        self._pinned = _FD_PATHS / str(fd) if _FD_PATHS.is_dir() else path
 
-def write_file(target: Path, data: bytes, *, overwrite: bool) -> int:
-    """Write ``data`` to ``target`` through a part file (executor); its size."""
-    prepare_target(target, overwrite=overwrite)
-    part = part_path(target)
-    try:
-        part.write_bytes(data)
-        return publish(part, target, overwrite=overwrite)
-    finally:
-        remove_quietly(part)
+    @classmethod
+    def open(cls, path: Path, allowed: Callable[[str], bool]) -> Folder:
+        """Create ``path`` if needed and open it if its real path is allowed."""
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as err:  # a file where the folder should be
+            raise NotADirectoryError(str(path)) from err
+        real = Path(os.path.realpath(path))
+        if not allowed(str(real)):
+            raise PathNotAllowedError(str(path))
+        fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC)
+        folder = cls(real, fd)
+        try:
+            folder.check()
+        except BaseException:
+            folder.close()
+            raise
+        return folder
+
+    def check(self) -> None:
+        """FolderChangedError unless the folder is still at its real path."""
+        try:
+            same = Path(os.path.realpath(self.path)) == self.path and (
+                os.path.samestat(os.stat(self.path), os.fstat(self._fd))
+            )
+        except OSError:
+            same = False
+        if not same:
+            raise FolderChangedError(str(self.path))
+
+    def exists(self, name: str) -> bool:
+        """True if anything (a symlink too) has ``name`` in the folder."""
+        try:
+            os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def new_part(self, name: str) -> Path:
+        """Create an empty part file for ``name``; a path that reaches it."""
+        kept = name.encode()[:_PART_NAME_KEEP].decode(errors="ignore")
+        part = f"{kept}.{secrets.token_hex(6)}{PART_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+        os.close(os.open(part, flags, 0o666, dir_fd=self._fd))
+        return self._pinned / part
+
+    def write_part(self, name: str, data: bytes) -> Path:
+        """A new part file for ``name`` holding ``data``."""
+        part = self.new_part(name)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | _CLOEXEC
+        with os.fdopen(os.open(part.name, flags, dir_fd=self._fd), "wb") as file:
+            file.write(data)
+        return part
+
+    def publish(self, part: Path, name: str, *, overwrite: bool) -> int:
+        """Move a finished part onto ``name`` atomically; its size.
+
+        Without ``overwrite`` a hard link makes the step fail if ``name``
+        appeared in the meantime (FileExistsError): an existing file is never
+        touched. With it, a rename replaces the file (or a symlink, never
+        followed) in one step.
+        """
+        self.check()
+        fd = self._fd
+        size = os.stat(part.name, dir_fd=fd, follow_symlinks=False).st_size
+        if overwrite:
+            os.replace(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            return size
+        try:
+            os.link(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links (FAT, some shares)
+            # Claim the name first: only one writer can create it.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+            os.close(os.open(name, flags, 0o666, dir_fd=fd))
+            try:
+                os.replace(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                self.remove(name)  # the empty claim, not someone's file
+                raise
+            return size
+        os.unlink(part.name, dir_fd=fd)
+        return size
+
+    def remove(self, *names: str) -> None:
+        """Delete files of the folder that may or may not exist."""
+        for name in names:
+            with contextlib.suppress(OSError):  # best effort: keep the first error
+                os.unlink(name, dir_fd=self._fd)
+
+    def close(self, *parts: Path) -> None:
+        """Delete ``parts`` left over, then let the folder go."""
+        self.remove(*(part.name for part in parts))
+        os.close(self._fd)
 
 
 def _add_stream_like(container: OutputContainer, template: Stream) -> Stream:
@@ -304,7 +422,10 @@ def _join(pieces: Iterable[Path], output: Path) -> float:
     import av  # noqa: PLC0415 - see join_mp4
 
     shift = 0.0
-    with av.open(str(output), "w", format="mp4") as out:
+    # Index first (faststart): the joined clip plays at once over HTTP.
+    with av.open(
+        str(output), "w", format="mp4", options={"movflags": "faststart"}
+    ) as out:
         streams: list[Stream] = []
         layout: list[tuple[str, str, int, int]] = []
         for piece in pieces:

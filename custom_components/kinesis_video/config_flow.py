@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 from homeassistant.config_entries import (
@@ -30,7 +33,6 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import (
-    AuthenticationError,
     AwsCredentials,
     KinesisVideoClient,
     KinesisVideoError,
@@ -93,7 +95,19 @@ KVS_REGIONS = [
     "us-gov-west-1",
     "cn-north-1",
 ]
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# Cloud instance metadata services are never an endpoint. Link-local addresses
+# (EC2's and ECS's 169.254.169.254 and 169.254.170.2 among them) are refused as
+# a whole; EC2's IPv6 address is not link-local.
+_METADATA_ADDRESSES = frozenset([ipaddress.ip_address("fd00:ec2::254")])
+_METADATA_HOSTS = frozenset(
+    ["instance-data", "instance-data.ec2.internal", "metadata.google.internal"]
+)
+# KinesisVideoError.code -> form error; any other failure is cannot_connect.
+_FORM_ERRORS = {
+    "authentication": "invalid_auth",
+    "clock_skew": "clock_skew",
+    "throttled": "throttled",
+}
 
 
 def form_schema(fields: dict[Any, Any]) -> Any:
@@ -106,6 +120,7 @@ def form_schema(fields: dict[Any, Any]) -> Any:
 
 
 def _credentials_schema(defaults: Mapping[str, Any]) -> Any:
+    """Key, region and endpoint, filled in from ``defaults``; never the secret."""
     return form_schema(
         {
             vol.Required(
@@ -141,10 +156,56 @@ def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
         CONF_REGION: data[CONF_REGION].strip(),
     }
     if endpoint := (data.get(CONF_ENDPOINT_URL) or "").strip():
-        result[CONF_ENDPOINT_URL] = endpoint
+        scheme, sep, rest = endpoint.partition("://")
+        result[CONF_ENDPOINT_URL] = f"{scheme.lower()}{sep}{rest}"
     else:
         result.pop(CONF_ENDPOINT_URL, None)
     return result
+
+
+def _endpoint_error(url: str) -> str | None:
+    """Why an endpoint URL is refused, as a form error; None if it is fine.
+
+    Only the URL is looked at (no DNS lookup): a host name the user controls
+    could point anywhere anyway.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # unbalanced IPv6 brackets, port not a port number
+        return "invalid_endpoint"
+    if (
+        parts.scheme not in ("http", "https")  # urlsplit lowers the scheme
+        or not parts.hostname
+        or port == 0
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        return "invalid_endpoint"
+    host = parts.hostname.rstrip(".")  # lower case, without IPv6 brackets
+    if host in _METADATA_HOSTS:
+        return "endpoint_not_allowed"
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            # What the resolver also takes for IPv4: 2852039166, 0xa9fea9fe, ...
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None  # a host name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_link_local or address in _METADATA_ADDRESSES:
+        return "endpoint_not_allowed"
+    return None
+
+
+def _form_error(err: KinesisVideoError) -> str:
+    """The form error for a failed call."""
+    return _FORM_ERRORS.get(err.code, "cannot_connect")
 
 
 def _credentials(data: Mapping[str, Any]) -> AwsCredentials:
@@ -175,8 +236,10 @@ async def _check_credentials(
     ``data`` is ``_normalized`` form data.
     """
     check = CredentialCheck()
-    if data.get(CONF_ENDPOINT_URL) and not _URL.match(data[CONF_ENDPOINT_URL]):
-        check.errors[CONF_ENDPOINT_URL] = "invalid_endpoint"
+    if (endpoint := data.get(CONF_ENDPOINT_URL)) and (
+        error := _endpoint_error(endpoint)
+    ):
+        check.errors[CONF_ENDPOINT_URL] = error
         return check, None
     try:
         client = await KinesisVideoClient.create(
@@ -190,10 +253,8 @@ async def _check_credentials(
     except PermissionDeniedError:
         # Valid keys without kinesisvideo:ListStreams: streams by ARN only.
         check.can_list = False
-    except AuthenticationError:
-        check.errors["base"] = "invalid_auth"
-    except KinesisVideoError:
-        check.errors["base"] = "cannot_connect"
+    except KinesisVideoError as err:
+        check.errors["base"] = _form_error(err)
     except Exception:
         _LOGGER.exception("Unexpected error while checking AWS credentials")
         check.errors["base"] = "unknown"
@@ -243,11 +304,8 @@ async def _resolve_streams(
         except PermissionDeniedError:
             errors[CONF_MANUAL_ARNS] = "describe_denied"
             continue
-        except AuthenticationError:
-            errors["base"] = "invalid_auth"
-            continue
-        except KinesisVideoError:
-            errors["base"] = "cannot_connect"
+        except KinesisVideoError as err:
+            errors["base"] = _form_error(err)
             continue
         if info.arn not in arns:
             arns.append(info.arn)
@@ -291,9 +349,7 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_streams()
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                _credentials_schema(user_input or {}), user_input
-            ),
+            data_schema=_credentials_schema(user_input or {}),
             errors=errors,
         )
 
@@ -376,15 +432,17 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = _normalized({**entry.data, **user_input})
             errors = await self._check_same_account(entry, data)
+            if endpoint_error := errors.pop(CONF_ENDPOINT_URL, None):
+                # Stored before it was refused; this form has no such field.
+                errors["base"] = endpoint_error
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
+        key_id = (user_input or entry.data)[CONF_ACCESS_KEY_ID]
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=form_schema(
                 {
-                    vol.Required(
-                        CONF_ACCESS_KEY_ID, default=entry.data[CONF_ACCESS_KEY_ID]
-                    ): TextSelector(),
+                    vol.Required(CONF_ACCESS_KEY_ID, default=key_id): TextSelector(),
                     vol.Required(CONF_SECRET_ACCESS_KEY): TextSelector(
                         TextSelectorConfig(type=TextSelectorType.PASSWORD)
                     ),
@@ -440,8 +498,8 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                     return {"base": "stream_not_found"}
                 except PermissionDeniedError:
                     return {"base": "describe_denied"}
-                except KinesisVideoError:
-                    return {"base": "invalid_auth"}
+                except KinesisVideoError as err:
+                    return {"base": _form_error(err)}
                 account = parse_stream_arn(info.arn).account_id
             else:
                 account = (entry.unique_id or "_").split("_", 1)[0]
@@ -518,9 +576,9 @@ class KinesisVideoOptionsFlow(OptionsFlow):
             if not errors:
                 options = {
                     CONF_STREAMS: arns,
-                    CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER],
+                    CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER].upper(),
                     CONF_URL_LIFETIME: int(user_input[CONF_URL_LIFETIME]),
-                    CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE],
+                    CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE].upper(),
                 }
                 if options != dict(entry.options):
                     # Devices and entities follow at once. Scheduled here rather
@@ -548,10 +606,14 @@ class KinesisVideoOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(
                     CONF_HLS_CONTAINER,
-                    default=defaults.get(CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER),
+                    default=defaults.get(
+                        CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER
+                    ).lower(),
                 ): SelectSelector(
                     SelectSelectorConfig(
-                        options=[CONTAINER_FMP4, CONTAINER_MPEG_TS],
+                        # Translation keys must be lowercase (hassfest); the
+                        # options keep AWS's spelling.
+                        options=[CONTAINER_FMP4.lower(), CONTAINER_MPEG_TS.lower()],
                         translation_key=CONF_HLS_CONTAINER,
                     )
                 ),
@@ -569,10 +631,12 @@ class KinesisVideoOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(
                     CONF_TIMESTAMP_TYPE,
-                    default=defaults.get(CONF_TIMESTAMP_TYPE, DEFAULT_TIMESTAMP_TYPE),
+                    default=defaults.get(
+                        CONF_TIMESTAMP_TYPE, DEFAULT_TIMESTAMP_TYPE
+                    ).lower(),
                 ): SelectSelector(
                     SelectSelectorConfig(
-                        options=[TIMESTAMP_SERVER, TIMESTAMP_PRODUCER],
+                        options=[TIMESTAMP_SERVER.lower(), TIMESTAMP_PRODUCER.lower()],
                         translation_key=CONF_TIMESTAMP_TYPE,
                     )
                 ),

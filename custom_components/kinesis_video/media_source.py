@@ -4,19 +4,22 @@ Identifiers (stable strings, times in Home Assistant's time zone for days/hours)
 ``<entry_id>``, ``<entry_id>/<stream>``, ``<entry_id>/<stream>/<YYYY-MM-DD>``,
 ``<entry_id>/<stream>/<YYYY-MM-DD>/<HH+zzzz>`` and, playable,
 ``<entry_id>/<stream>/<YYYY-MM-DD>/<HH+zzzz>/<start_ms>-<end_ms>`` (epoch ms).
+Gaps between spans are ``.../<HH+zzzz>/gap-<start_ms>-<end_ms>``: listed, but
+resolving one only says that there is no video.
 Saved clips sit under ``<entry_id>/<stream>/clips`` and play through the local
 media source.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final, cast
 
-from homeassistant.components.media_player.const import MediaClass, MediaType
+from homeassistant.components.media_player import MediaClass, MediaType
 from homeassistant.components.media_source import (
     BrowseMediaSource,
     MediaSource,
@@ -31,7 +34,6 @@ from homeassistant.util import dt as dt_util
 from .api import (
     ContainerFormat,
     Fragment,
-    KinesisVideoClient,
     KinesisVideoError,
     StreamInfo,
     TimestampType,
@@ -54,8 +56,11 @@ from .recordings import (
     HOUR,
     MAX_FRAGMENT_DURATION,
     MAX_PLAYLIST_FRAGMENTS,
+    MAX_PLAYLIST_RANGE,
     RecordingIndex,
     Span,
+    gather_or_cancel,
+    merge_hours,
     merge_spans,
 )
 from .services import MEDIA_FOLDER, media_folder
@@ -67,6 +72,8 @@ CLIP_DIR: Final = MEDIA_FOLDER  # save_clip's default folder, per stream
 HLS_MIME: Final = "application/x-mpegURL"
 _HOUR_ID: Final = "%H%z"
 _ONE_MS: Final = timedelta(milliseconds=1)
+# A span or gap: epoch ms, ASCII digits only (int() would take "1_000" or " 1").
+_SPAN_ID: Final = re.compile(r"(gap-)?([0-9]{1,15})-([0-9]{1,15})", re.ASCII)
 MEDIA_SOURCE_DOMAIN: Final = "media_source"
 
 
@@ -109,6 +116,37 @@ def _hour_id(hour: datetime) -> str:
     return dt_util.as_local(hour).strftime(_HOUR_ID)
 
 
+def _unknown(identifier: str) -> Unresolvable:
+    return Unresolvable(
+        translation_domain=DOMAIN,
+        translation_key="media_unknown",
+        translation_placeholders={"identifier": identifier},
+    )
+
+
+def _span_range(identifier: str, span: str) -> tuple[datetime, datetime, bool]:
+    """(start, end, is a gap) of a span's or gap's last identifier part."""
+    if (match := _SPAN_ID.fullmatch(span)) is None:
+        raise _unknown(identifier)
+    try:
+        start, end = _from_ms(int(match[2])), _from_ms(int(match[3]))
+    except (OverflowError, ValueError, OSError):  # beyond what datetime holds
+        raise _unknown(identifier) from None
+    if not timedelta() < end - start <= MAX_PLAYLIST_RANGE:
+        raise _unknown(identifier)
+    return start, end, match[1] is not None
+
+
+def _hour_spans(
+    fragments: Sequence[Fragment],
+    earlier: Sequence[Fragment],
+    timestamp_type: TimestampType,
+) -> tuple[list[Span], datetime | None]:
+    """Spans of an hour and where the fragments before it end (executor: CPU)."""
+    last = max((fragment_end(f, timestamp_type) for f in earlier), default=None)
+    return merge_spans(fragments, timestamp_type), last
+
+
 @dataclass(frozen=True, slots=True)
 class _Stream:
     entry: KinesisVideoConfigEntry
@@ -140,7 +178,8 @@ class KinesisVideoMediaSource(MediaSource):
         """Remember Home Assistant; listings are cached per config entry."""
         super().__init__(DOMAIN)
         self.hass = hass
-        self._indexes: dict[str, tuple[KinesisVideoClient, RecordingIndex]] = {}
+        # Dropped when the entry unloads: a reload brings a new client.
+        self._indexes: dict[str, RecordingIndex] = {}
 
     # -- lookup ---------------------------------------------------------------
 
@@ -151,20 +190,19 @@ class KinesisVideoMediaSource(MediaSource):
             or entry.domain != DOMAIN
             or entry.state is not ConfigEntryState.LOADED
         ):
-            raise Unresolvable(
-                translation_domain=DOMAIN,
-                translation_key="media_unknown",
-                translation_placeholders={"identifier": entry_id},
-            )
+            raise _unknown(entry_id)
         return cast("KinesisVideoConfigEntry", entry)
 
     def _index(self, entry: KinesisVideoConfigEntry) -> RecordingIndex:
-        client = entry.runtime_data.client
-        cached = self._indexes.get(entry.entry_id)
-        if cached is None or cached[0] is not client:  # new client after a reload
-            cached = (client, RecordingIndex(client))
-            self._indexes[entry.entry_id] = cached
-        return cached[1]
+        if (index := self._indexes.get(entry.entry_id)) is None:
+            index = RecordingIndex(entry.runtime_data.client)
+            self._indexes[entry.entry_id] = index
+            entry.async_on_unload(lambda: self._forget(entry.entry_id))
+        return index
+
+    def _forget(self, entry_id: str) -> None:
+        """Drop an unloaded entry's listings (and its closed client)."""
+        del self._indexes[entry_id]
 
     def _stream(self, entry_id: str, name: str) -> _Stream:
         entry = self._entry(entry_id)
@@ -172,11 +210,7 @@ class KinesisVideoMediaSource(MediaSource):
             if parse_stream_arn(arn).name == name:
                 info = entry.runtime_data.coordinator.data.get(arn)
                 return _Stream(entry, arn, name, info, self._index(entry))
-        raise Unresolvable(
-            translation_domain=DOMAIN,
-            translation_key="media_unknown",
-            translation_placeholders={"identifier": f"{entry_id}/{name}"},
-        )
+        raise _unknown(f"{entry_id}/{name}")
 
     def _clip_dir(self, stream: str) -> tuple[str, Path] | None:
         """(media dir id, directory) where save_clip writes this stream's clips."""
@@ -189,24 +223,26 @@ class KinesisVideoMediaSource(MediaSource):
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """An ON_DEMAND HLS session for a span (the player keeps its seek bar)."""
-        parts = item.identifier.split("/")
-        try:
-            entry_id, name, _day, _hour, span = parts
-            start_ms, end_ms = (int(v) for v in span.split("-"))
-        except ValueError:
+        identifier = item.identifier or ""
+        match identifier.split("/"):
+            case [entry_id, name, _day, _hour, span]:
+                start, end, gap = _span_range(identifier, span)
+            case _:
+                raise _unknown(identifier)
+        stream = self._stream(entry_id, name)
+        if gap:
             raise Unresolvable(
                 translation_domain=DOMAIN,
-                translation_key="media_unknown",
-                translation_placeholders={"identifier": item.identifier},
-            ) from None
-        stream = self._stream(entry_id, name)
+                translation_key="media_no_video",
+                translation_placeholders={"start": _clock(start), "end": _clock(end)},
+            )
         options = stream.entry.options
         try:
             session = await stream.index.client.get_hls_url(
                 stream.arn,
                 mode="ON_DEMAND",
-                start=_from_ms(start_ms),
-                end=_from_ms(end_ms) - _ONE_MS,
+                start=start,
+                end=end - _ONE_MS,
                 expires=int(options.get(CONF_URL_LIFETIME, DEFAULT_URL_LIFETIME)),
                 container=cast(
                     "ContainerFormat",
@@ -227,25 +263,38 @@ class KinesisVideoMediaSource(MediaSource):
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """Browse one level of the tree."""
-        parts = item.identifier.split("/") if item.identifier else []
-        match parts:
-            case []:
-                return self._root()
-            case [entry_id]:
-                return self._account(entry_id)
-            case [entry_id, name]:
-                return await self._days(self._stream(entry_id, name))
-            case [entry_id, name, "clips"]:
-                return await self._clips(self._stream(entry_id, name))
-            case [entry_id, name, day]:
-                return await self._hours(self._stream(entry_id, name), day)
-            case [entry_id, name, day, hour]:
-                return await self._spans(self._stream(entry_id, name), day, hour)
-        raise Unresolvable(
-            translation_domain=DOMAIN,
-            translation_key="media_unknown",
-            translation_placeholders={"identifier": item.identifier},
-        )
+        if not item.identifier:
+            return self._root()
+        entry_id, *rest = item.identifier.split("/")
+        if not rest:
+            return self._account(entry_id)
+        name, *parts = rest
+        return await self._browse_stream(self._stream(entry_id, name), parts)
+
+    async def _browse_stream(
+        self, stream: _Stream, parts: list[str]
+    ) -> BrowseMediaSource:
+        """A stream's days, clips, hours or spans; AWS errors said clearly."""
+        try:
+            match parts:
+                case []:
+                    return await self._days(stream)
+                case ["clips"]:
+                    return await self._clips(stream)
+                case [day]:
+                    return await self._hours(stream, day)
+                case [day, hour]:
+                    return await self._spans(stream, day, hour)
+                case _:
+                    raise _unknown(
+                        "/".join([stream.entry.entry_id, stream.name, *parts])
+                    )
+        except KinesisVideoError as err:
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="media_browse_failed",
+                translation_placeholders={"stream": stream.name, "error": str(err)},
+            ) from err
 
     def _folder(
         self,
@@ -302,7 +351,7 @@ class KinesisVideoMediaSource(MediaSource):
             while day >= first and len(days) < MAX_DAYS:
                 days.append(day)
                 day -= timedelta(days=1)
-            found = await asyncio.gather(
+            found = await gather_or_cancel(
                 *(
                     stream.index.has_recordings(
                         stream.arn, *_day_bounds(d), stream.timestamp_type
@@ -317,20 +366,13 @@ class KinesisVideoMediaSource(MediaSource):
             )
         return self._folder(base, stream.name, children)
 
-    def _parse_day(self, stream: _Stream, day: str) -> date:
-        try:
-            return date.fromisoformat(day)
-        except ValueError:
-            raise Unresolvable(
-                translation_domain=DOMAIN,
-                translation_key="media_unknown",
-                translation_placeholders={"identifier": f"{stream.name}/{day}"},
-            ) from None
-
     async def _hours(self, stream: _Stream, day: str) -> BrowseMediaSource:
         """Hours of a day that hold recordings, listed in parallel."""
         base = f"{stream.entry.entry_id}/{stream.name}/{day}"
-        start, end = _day_bounds(self._parse_day(stream, day))
+        try:
+            start, end = _day_bounds(date.fromisoformat(day))
+        except (ValueError, OverflowError):  # not a day, or year 1 / 9999
+            raise _unknown(base) from None
         hours: list[tuple[datetime, datetime, list[Fragment]]] = []
         if (window := stream.window(dt_util.utcnow())) is not None:
             # Whole hours of the day that overlap the retention period.
@@ -344,10 +386,13 @@ class KinesisVideoMediaSource(MediaSource):
                     stream.timestamp_type,
                 )
         children: list[BrowseMediaSource] = []
-        for hour_start, hour_end, fragments in hours:
-            if not fragments:
+        # A day holds up to 43,200 fragments: merged in one executor job.
+        merged = await self.hass.async_add_executor_job(
+            merge_hours, hours, stream.timestamp_type
+        )
+        for hour_start, hour_end, spans in merged:
+            if not spans:
                 continue
-            spans = merge_spans(fragments, stream.timestamp_type)
             recorded = sum((s.end - s.start for s in spans), timedelta())
             title = (
                 f"{dt_util.as_local(hour_start):%H:%M} - "
@@ -363,36 +408,33 @@ class KinesisVideoMediaSource(MediaSource):
         base = f"{stream.entry.entry_id}/{stream.name}/{day}/{hour}"
         try:
             local = datetime.strptime(f"{day} {hour}", f"%Y-%m-%d {_HOUR_ID}")  # noqa: DTZ007 - %z
-        except ValueError:
-            raise Unresolvable(
-                translation_domain=DOMAIN,
-                translation_key="media_unknown",
-                translation_placeholders={"identifier": base},
-            ) from None
-        start = local.astimezone(UTC)
-        end = start + HOUR
+            start = local.astimezone(UTC)
+            end = start + HOUR
+            before = start - MAX_FRAGMENT_DURATION
+        except (ValueError, OverflowError):  # not an hour, or year 1 / 9999
+            raise _unknown(base) from None
         fragments = await stream.index.fragments(
             stream.arn, start, end, stream.timestamp_type
         )
-        spans = merge_spans(fragments, stream.timestamp_type)
-        now = dt_util.utcnow()
-        children: list[BrowseMediaSource] = []
         # A fragment that began in the previous hour may run on into this one:
         # where it ends, not the hour's start, is where a gap could begin.
         earlier = await stream.index.fragments(
-            stream.arn, start - MAX_FRAGMENT_DURATION, start, stream.timestamp_type
+            stream.arn, before, start, stream.timestamp_type
         )
-        cursor = max(
-            [start, *(fragment_end(f, stream.timestamp_type) for f in earlier)]
+        spans, last = await self.hass.async_add_executor_job(
+            _hour_spans, fragments, earlier, stream.timestamp_type
         )
+        now = dt_util.utcnow()
+        children: list[BrowseMediaSource] = []
+        cursor = start if last is None else max(start, last)
         for span in spans:
             if span.start - cursor > GAP_TOLERANCE:
-                children.append(self._gap(cursor, span.start))
+                children.append(self._gap(base, cursor, span.start))
             children.append(self._span(base, span))
             cursor = span.end
         # The current hour is still being recorded: its end is no gap (yet).
         if spans and end <= now and end - cursor > GAP_TOLERANCE:
-            children.append(self._gap(cursor, end))
+            children.append(self._gap(base, cursor, end))
         title = f"{stream.name} {day} {dt_util.as_local(start):%H:%M}"
         return self._folder(base, title, children, children_class=MediaClass.VIDEO)
 
@@ -410,11 +452,11 @@ class KinesisVideoMediaSource(MediaSource):
             can_expand=False,
         )
 
-    def _gap(self, start: datetime, end: datetime) -> BrowseMediaSource:
+    def _gap(self, base: str, start: datetime, end: datetime) -> BrowseMediaSource:
         """No video here: shown, but neither playable nor expandable."""
         return BrowseMediaSource(
             domain=DOMAIN,
-            identifier=None,
+            identifier=f"{base}/gap-{_ms(start)}-{_ms(end)}",
             media_class=MediaClass.VIDEO,
             media_content_type=MediaType.VIDEO,
             title=(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from .api import Fragment, KinesisVideoClient, TimestampType
 from .clip import fragment_time
@@ -29,9 +29,15 @@ MAX_FRAGMENT_DURATION: Final = timedelta(seconds=20)
 # Sub-ranges listed at once per stream (each is paced by the API layer anyway).
 LIST_CONCURRENCY: Final = 3
 CACHE_SECONDS: Final = 60.0
+# Bounds of what the caches hold however much is browsed within CACHE_SECONDS:
+# about a day of 2 s fragments on two streams, and a month of days on 30 streams.
+CACHE_MAX_FRAGMENTS: Final = 100_000
+CACHE_MAX_PROBES: Final = 1000
 HOUR: Final = timedelta(hours=1)
 # EndTimestamp is inclusive: a sub-range [a, b) is asked for as [a, b - 1 ms].
 _ONE_MS: Final = timedelta(milliseconds=1)
+# A cached listing: stream ARN, [start, end), timestamp type.
+type _Key = tuple[str, datetime, datetime, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,29 @@ def merge_spans(
     return spans
 
 
+def merge_hours(
+    hours: Sequence[tuple[datetime, datetime, Sequence[Fragment]]],
+    timestamp_type: TimestampType,
+) -> list[tuple[datetime, datetime, list[Span]]]:
+    """``merge_spans`` of each hour, in one go (CPU-bound: run it in an executor)."""
+    return [
+        (start, end, merge_spans(fragments, timestamp_type))
+        for start, end, fragments in hours
+    ]
+
+
+async def gather_or_cancel[T](*coros: Coroutine[Any, Any, T]) -> list[T]:
+    """Run concurrently; on the first error cancel the others before raising."""
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    try:
+        return await asyncio.gather(*tasks)
+    except Exception:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """[start, end) cut into consecutive sub-ranges of at most an hour."""
     ranges: list[tuple[datetime, datetime]] = []
@@ -90,7 +119,12 @@ def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, datetime
 
 
 class RecordingIndex:
-    """Lists recordings of streams, concurrently per sub-range, cached briefly."""
+    """Lists recordings of streams, concurrently per sub-range, cached briefly.
+
+    The caches are kept in insertion order, oldest first: expired entries are
+    dropped from the front at every look-up, and the oldest ones make room when
+    a cache is full.
+    """
 
     def __init__(
         self,
@@ -98,18 +132,26 @@ class RecordingIndex:
         *,
         concurrency: int = LIST_CONCURRENCY,
         cache_seconds: float = CACHE_SECONDS,
+        max_fragments: int = CACHE_MAX_FRAGMENTS,
+        max_probes: int = CACHE_MAX_PROBES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Use ``client`` for the listings."""
         self.client = client
         self._concurrency = concurrency
         self._cache_seconds = cache_seconds
+        self._max_fragments = max_fragments
+        self._max_probes = max_probes
         self._clock = clock
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._fragments: dict[
-            tuple[str, datetime, datetime, str], tuple[float, list[Fragment]]
-        ] = {}
-        self._probes: dict[tuple[str, datetime, datetime, str], tuple[float, bool]] = {}
+        self._fragments: dict[_Key, tuple[float, list[Fragment]]] = {}
+        self._probes: dict[_Key, tuple[float, bool]] = {}
+        self._cached = 0  # fragments held by self._fragments
+
+    @property
+    def cached_fragments(self) -> int:
+        """How many listed fragments the cache holds."""
+        return self._cached
 
     def _semaphore(self, arn: str) -> asyncio.Semaphore:
         if (semaphore := self._semaphores.get(arn)) is None:
@@ -121,10 +163,31 @@ class RecordingIndex:
         return self._clock() - stamp < self._cache_seconds
 
     def _prune(self) -> None:
-        """Drop stale entries, so the caches never outgrow what was browsed lately."""
-        for cache in (self._fragments, self._probes):
-            for key in [k for k, (stamp, _) in cache.items() if not self._fresh(stamp)]:
-                del cache[key]
+        """Drop expired entries (the oldest come first)."""
+        while self._fragments:
+            key = next(iter(self._fragments))
+            if self._fresh(self._fragments[key][0]):
+                break
+            self._cached -= len(self._fragments.pop(key)[1])
+        while self._probes:
+            key = next(iter(self._probes))
+            if self._fresh(self._probes[key][0]):
+                break
+            del self._probes[key]
+
+    def _keep_fragments(self, key: _Key, found: list[Fragment]) -> None:
+        if (old := self._fragments.pop(key, None)) is not None:
+            self._cached -= len(old[1])
+        self._fragments[key] = (self._clock(), found)
+        self._cached += len(found)
+        while self._cached > self._max_fragments and len(self._fragments) > 1:
+            self._cached -= len(self._fragments.pop(next(iter(self._fragments)))[1])
+
+    def _keep_probe(self, key: _Key, found: bool) -> None:
+        self._probes.pop(key, None)
+        self._probes[key] = (self._clock(), found)
+        while len(self._probes) > self._max_probes:
+            del self._probes[next(iter(self._probes))]
 
     async def fragments(
         self,
@@ -135,15 +198,15 @@ class RecordingIndex:
     ) -> list[Fragment]:
         """Fragments starting in [start, end), oldest first (one sub-range)."""
         key = (arn, start, end, timestamp_type)
-        cached = self._fragments.get(key)
-        if cached is not None and self._fresh(cached[0]):
+        self._prune()
+        if (cached := self._fragments.get(key)) is not None:
             return cached[1]
         async with self._semaphore(arn):
             found, _ = await self.client.list_fragments(
                 arn, start, end - _ONE_MS, timestamp_type=timestamp_type
             )
         self._prune()
-        self._fragments[key] = (self._clock(), found)
+        self._keep_fragments(key, found)
         return found
 
     async def fragments_by_hour(
@@ -155,7 +218,7 @@ class RecordingIndex:
     ) -> list[tuple[datetime, datetime, list[Fragment]]]:
         """[start, end) listed hour by hour, concurrently: (from, to, fragments)."""
         ranges = split_hours(start, end)
-        results = await asyncio.gather(
+        results = await gather_or_cancel(
             *(self.fragments(arn, a, b, timestamp_type) for a, b in ranges)
         )
         return [(a, b, found) for (a, b), found in zip(ranges, results, strict=True)]
@@ -169,13 +232,13 @@ class RecordingIndex:
     ) -> bool:
         """Whether any fragment starts in [start, end): one small call, cached."""
         key = (arn, start, end, timestamp_type)
-        cached = self._probes.get(key)
-        if cached is not None and self._fresh(cached[0]):
+        self._prune()
+        if (cached := self._probes.get(key)) is not None:
             return cached[1]
         async with self._semaphore(arn):
             found = await self.client.has_fragments(
                 arn, start, end - _ONE_MS, timestamp_type=timestamp_type
             )
         self._prune()
-        self._probes[key] = (self._clock(), found)
+        self._keep_probe(key, found)
         return found

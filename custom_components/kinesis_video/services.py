@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -22,11 +22,12 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.service import async_extract_entity_ids
+from homeassistant.helpers import service as service_helper
 from homeassistant.util import dt as dt_util
 
 from .api import (
     AuthenticationError,
+    ClockSkewError,
     Fragment,
     Image,
     ImageFormat,
@@ -44,17 +45,17 @@ from .api import (
     parse_stream_arn,
 )
 from .clip import (
+    Folder,
+    FolderChangedError,
     Gap,
+    InvalidNameError,
+    PathNotAllowedError,
     find_gaps,
     fragment_end,
     fragment_time,
     has_parent_reference,
     join_mp4,
-    part_path,
     plan_clip_parts,
-    prepare_target,
-    publish,
-    remove_quietly,
     render_name,
     summarize,
 )
@@ -102,22 +103,31 @@ ATTR_HEIGHT: Final = "height"
 
 # ListFragments and GetClip accept ranges of up to 24 hours.
 MAX_RANGE: Final = timedelta(hours=24)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC)
 # GetImages: at most 300 s per call; every image is billed, so cap a call.
 IMAGES_WINDOW: Final = timedelta(seconds=300)
 MAX_IMAGES: Final = 1000
 DEFAULT_LIST_LIMIT: Final = 1000
 MEDIA_FOLDER: Final = "kinesis_video"
-DEFAULT_CLIP_NAME: Final = MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S}.mp4"
+# Local time with its UTC offset: the hour repeated when clocks go back gets
+# names of its own. No colons, which Windows shares refuse.
+DEFAULT_CLIP_NAME: Final = (
+    MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S%z}.mp4"
+)
 DEFAULT_FRAGMENTS_NAME: Final = (
-    MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S}_fragments.mkv"
+    MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S%z}_fragments.mkv"
 )
 DEFAULT_IMAGES_FOLDER: Final = (
-    MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S}_images"
+    MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S%z}_images"
 )
 
+# The AWS spellings too, as automations may have them (any case).
 _TIMESTAMP_TYPES: Final = {
     "server": TIMESTAMP_SERVER,
     "producer": TIMESTAMP_PRODUCER,
+    TIMESTAMP_SERVER.lower(): TIMESTAMP_SERVER,
+    TIMESTAMP_PRODUCER.lower(): TIMESTAMP_PRODUCER,
 }
 _MODES: Final[dict[str, PlaybackMode]] = {
     "live": "LIVE",
@@ -125,11 +135,17 @@ _MODES: Final[dict[str, PlaybackMode]] = {
     "on_demand": "ON_DEMAND",
 }
 
+
+def _lower(value: Any) -> str:
+    """Select options in any case (``LIVE_REPLAY`` as in the AWS docs)."""
+    return cv.string(value).lower()
+
+
 _RANGE_FIELDS: Final = {
     vol.Optional(ATTR_START): cv.datetime,
     vol.Optional(ATTR_END): cv.datetime,
     vol.Optional(ATTR_DURATION): cv.positive_time_period,
-    vol.Optional(ATTR_TIMESTAMP_TYPE): vol.In(list(_TIMESTAMP_TYPES)),
+    vol.Optional(ATTR_TIMESTAMP_TYPE): vol.All(_lower, vol.In(list(_TIMESTAMP_TYPES))),
 }
 
 SAVE_CLIP_SCHEMA: Final = cv.make_entity_service_schema(
@@ -150,8 +166,10 @@ LIST_FRAGMENTS_SCHEMA: Final = cv.make_entity_service_schema(
 GET_PLAYBACK_URL_SCHEMA: Final = cv.make_entity_service_schema(
     {
         **_RANGE_FIELDS,
-        vol.Optional(ATTR_PROTOCOL, default="hls"): vol.In(["hls", "dash"]),
-        vol.Optional(ATTR_MODE, default="live"): vol.In(list(_MODES)),
+        vol.Optional(ATTR_PROTOCOL, default="hls"): vol.All(
+            _lower, vol.In(["hls", "dash"])
+        ),
+        vol.Optional(ATTR_MODE, default="live"): vol.All(_lower, vol.In(list(_MODES))),
         vol.Optional(ATTR_EXPIRES): vol.All(
             vol.Coerce(int), vol.Range(min=MIN_URL_LIFETIME, max=MAX_URL_LIFETIME)
         ),
@@ -174,7 +192,9 @@ SAVE_IMAGES_SCHEMA: Final = cv.make_entity_service_schema(
         vol.Optional(ATTR_INTERVAL, default=1.0): vol.All(
             vol.Coerce(float), vol.Range(min=0.2, max=20)
         ),
-        vol.Optional(ATTR_FORMAT, default="jpeg"): vol.In(["jpeg", "png"]),
+        vol.Optional(ATTR_FORMAT, default="jpeg"): vol.All(
+            _lower, vol.In(["jpeg", "png"])
+        ),
         vol.Optional(ATTR_WIDTH): vol.All(vol.Coerce(int), vol.Range(min=1, max=3840)),
         vol.Optional(ATTR_HEIGHT): vol.All(vol.Coerce(int), vol.Range(min=1, max=2160)),
         vol.Optional(ATTR_FOLDER): cv.string,
@@ -230,6 +250,8 @@ def _api_error(err: KinesisVideoError, stream: str) -> HomeAssistantError:
         return _failed("throttled", stream=stream)
     if isinstance(err, AuthenticationError):
         return _failed("auth_failed")
+    if isinstance(err, ClockSkewError):
+        return _failed("clock_skew")
     if isinstance(err, PermissionDeniedError):
         return _failed("permission_denied", stream=stream, error=str(err))
     if isinstance(err, NoDataRetentionError):
@@ -241,22 +263,38 @@ def _api_error(err: KinesisVideoError, stream: str) -> HomeAssistantError:
     return _failed("service_failed", stream=stream, error=str(err))
 
 
-async def _extract_entity_ids(hass: HomeAssistant, call: ServiceCall) -> set[str]:
-    """Entity ids the call targets (by entity, device, area or label)."""
-    extract: Callable[..., Awaitable[set[str]]] = async_extract_entity_ids
-    # Home Assistant 2025.x takes hass first; newer versions only the call.
-    takes_hass = "hass" in inspect.signature(extract).parameters
-    return await extract(*((hass, call) if takes_hass else (call,)))
+def _referenced(hass: HomeAssistant, call: ServiceCall) -> tuple[set[str], set[str]]:
+    """Entity ids the call names, and those it reaches by device, area or label."""
+    try:
+        from homeassistant.helpers.target import (  # noqa: PLC0415
+            TargetSelection,
+            async_extract_referenced_entity_ids,
+        )
+    except ImportError:  # older Home Assistant (2025.4) has it in helpers.service
+        extract: Callable[..., Any] = vars(service_helper)[
+            "async_extract_referenced_entity_ids"
+        ]
+        selected = extract(hass, call)
+    else:
+        selected = async_extract_referenced_entity_ids(hass, TargetSelection(call.data))
+    return set(selected.referenced), set(selected.indirectly_referenced)
 
 
 async def _targets(hass: HomeAssistant, call: ServiceCall) -> list[_Target]:
-    """This integration's cameras among the call's targets; the rest refused."""
+    """This integration's cameras among the call's targets.
+
+    A device or area brings its sensors along: those are skipped. An entity
+    named explicitly that is not such a camera is refused.
+    """
     registry = er.async_get(hass)
+    named, reached = _referenced(hass, call)
     targets: list[_Target] = []
-    for entity_id in sorted(await _extract_entity_ids(hass, call)):
+    for entity_id in sorted(named | reached):
         entry = registry.async_get(entity_id)
         if entry is None or entry.platform != DOMAIN or entry.domain != "camera":
-            raise _invalid("not_a_camera", entity_id=entity_id)
+            if entity_id in named:
+                raise _invalid("not_a_camera", entity_id=entity_id)
+            continue
         config_entry = (
             hass.config_entries.async_get_entry(entry.config_entry_id)
             if entry.config_entry_id
@@ -288,6 +326,15 @@ def _time_range(
     call: ServiceCall, *, default_end: datetime | None
 ) -> tuple[datetime, datetime]:
     """[start, end] from start/end/duration; end defaults to ``default_end``."""
+    try:
+        return _checked_range(call, default_end=default_end)
+    except OverflowError as err:  # a range near year 1 or 9999
+        raise _invalid("range_too_long") from err
+
+
+def _checked_range(
+    call: ServiceCall, *, default_end: datetime | None
+) -> tuple[datetime, datetime]:
     start = call.data.get(ATTR_START)
     end = call.data.get(ATTR_END)
     duration: timedelta | None = call.data.get(ATTR_DURATION)
@@ -311,6 +358,10 @@ def _time_range(
         raise _invalid("empty_range")
     if end - start > MAX_RANGE:
         raise _invalid("range_too_long")
+    # Later steps shift by up to a day (local time, image windows): a range
+    # too close to the calendar's ends would overflow there.
+    if start - _EARLIEST < MAX_RANGE or _LATEST - end < MAX_RANGE:
+        raise _invalid("range_too_long")
     return start, end
 
 
@@ -325,16 +376,27 @@ def _gaps_json(gaps: list[Gap]) -> list[dict[str, Any]]:
     ]
 
 
+_NAME_PROBLEMS: Final = {
+    "template": "invalid_filename",
+    "control": "filename_control_character",
+    "empty": "empty_filename",
+}
+
+
 def _render(template: str, target: _Target, start: datetime) -> str:
     try:
         local = dt_util.as_local(start)
         return render_name(template, stream=target.stream, start=local)
-    except ValueError as err:
-        raise _invalid("invalid_filename", template=template, error=str(err)) from err
+    except InvalidNameError as err:
+        # repr: a control character shows as an escape, not as itself.
+        details = {"error": str(err)} if err.reason == "template" else {}
+        raise _invalid(
+            _NAME_PROBLEMS[err.reason], template=repr(template), **details
+        ) from err
 
 
 def _check_path(hass: HomeAssistant, rendered: str) -> Path:
-    """An allowed absolute path for ``rendered`` (relative = under media)."""
+    """An absolute path for ``rendered`` (relative = under media), no ``..``."""
     if has_parent_reference(rendered):
         raise _invalid("invalid_path", path=rendered)
     path = Path(rendered)
@@ -357,31 +419,41 @@ def media_folder(hass: HomeAssistant) -> tuple[str | None, Path]:
     return None, Path(hass.config.path("media"))
 
 
-def _allowed(hass: HomeAssistant, path: Path) -> Path:
-    """Resolve (symlinks too) and check the allow-list; blocking: executor."""
-    resolved = path.resolve()
-    if not hass.config.is_allowed_path(str(resolved)):
-        raise _invalid("path_not_allowed", path=str(path))
-    return resolved
+def _open_folder(hass: HomeAssistant, folder: Path, checked: Path) -> Folder:
+    """Open ``folder`` for writing if ``checked`` is allowed (executor).
 
-
-def _prepare_file(hass: HomeAssistant, path: Path, overwrite: bool) -> Path:
-    """Check and create the target's folder (executor); the resolved target."""
-    resolved = _allowed(hass, path)
+    ``checked`` (the target, or the folder itself) is resolved, symlinks too,
+    before anything is created; the folder's real path is checked again once
+    it is open, and every write goes through that open folder.
+    """
+    if not hass.config.is_allowed_path(str(checked.resolve())):
+        raise _invalid("path_not_allowed", path=str(checked))
     try:
-        prepare_target(resolved, overwrite=overwrite)
-    except FileExistsError as err:
-        raise _invalid("file_exists", path=str(resolved)) from err
+        return Folder.open(folder, hass.config.is_allowed_path)
+    except PathNotAllowedError as err:
+        raise _invalid("path_not_allowed", path=str(checked)) from err
+    except FolderChangedError as err:
+        raise _failed("folder_changed", path=str(folder)) from err
     except OSError as err:
-        raise _failed("write_failed", path=str(resolved), error=str(err)) from err
-    return resolved
+        raise _failed("write_failed", path=str(folder), error=str(err)) from err
 
 
-def _publish(part: Path, target: Path, overwrite: bool) -> int:
-    try:
-        return publish(part, target, overwrite=overwrite)
-    except FileExistsError as err:
-        raise _invalid("file_exists", path=str(target)) from err
+def _open_target(hass: HomeAssistant, path: Path, overwrite: bool) -> Folder:
+    """The open folder of ``path``; refused if the file exists and must stay."""
+    folder = _open_folder(hass, path.parent, path)
+    if not overwrite and folder.exists(path.name):
+        folder.close()
+        raise _invalid("file_exists", path=str(folder.path / path.name))
+    return folder
+
+
+def _write_error(err: OSError, path: Path) -> HomeAssistantError:
+    """The translated error for a failed write of ``path``."""
+    if isinstance(err, FileExistsError):  # appeared while the file was fetched
+        return _invalid("file_exists", path=str(path))
+    if isinstance(err, FolderChangedError):
+        return _failed("folder_changed", path=str(path.parent))
+    return _failed("write_failed", path=str(path), error=str(err))
 
 
 # -- save_clip ----------------------------------------------------------------
@@ -394,40 +466,44 @@ async def _save_clip(
     timestamp_type = target.timestamp_type(call)
     overwrite: bool = call.data[ATTR_OVERWRITE]
     rendered = _render(call.data.get(ATTR_FILENAME, DEFAULT_CLIP_NAME), target, start)
-    path = await hass.async_add_executor_job(
-        _prepare_file, hass, _check_path(hass, rendered), overwrite
-    )
+    path = _check_path(hass, rendered)
+    folder = await hass.async_add_executor_job(_open_target, hass, path, overwrite)
+    path = folder.path / path.name
     client = target.client
+    pieces: list[Path] = []
     try:
         fragments, _ = await client.list_fragments(
             target.arn, start, end, timestamp_type=timestamp_type
         )
         if not fragments:
             raise NoMediaError("No fragments in the range")
-    except KinesisVideoError as err:
-        raise _api_error(err, target.stream) from err
-    parts = plan_clip_parts(fragments, timestamp_type)
-    part = part_path(path)
-    pieces = (
-        [part]
-        if len(parts) == 1
-        else [part.with_name(f"{part.name}{index}") for index in range(len(parts))]
-    )
-    try:
-        for piece, clip in zip(pieces, parts, strict=True):
+        parts = plan_clip_parts(fragments, timestamp_type)
+        for clip in parts:
+            pieces.append(await hass.async_add_executor_job(folder.new_part, path.name))
             await client.get_clip_to_file(
-                target.arn, clip.start, clip.end, piece, timestamp_type=timestamp_type
+                target.arn,
+                clip.start,
+                clip.end,
+                pieces[-1],
+                timestamp_type=timestamp_type,
             )
+        output = pieces[0]
         if len(pieces) > 1:
-            await hass.async_add_executor_job(join_mp4, pieces, part)
-        size = await hass.async_add_executor_job(_publish, part, path, overwrite)
+            output = await hass.async_add_executor_job(folder.new_part, path.name)
+            joined = pieces.copy()
+            pieces.append(output)
+            await hass.async_add_executor_job(join_mp4, joined, output)
+        size = await hass.async_add_executor_job(
+            partial(folder.publish, output, path.name, overwrite=overwrite)
+        )
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err
-    except (OSError, ValueError) as err:
-        # Disk full, unwritable folder, or media PyAV could not join.
+    except OSError as err:  # disk full, unwritable folder, folder swapped
+        raise _write_error(err, path) from err
+    except ValueError as err:  # media PyAV could not join
         raise _failed("write_failed", path=str(path), error=str(err)) from err
     finally:
-        await hass.async_add_executor_job(remove_quietly, part, *pieces)
+        await hass.async_add_executor_job(folder.close, *pieces)
     covered_start = fragment_time(fragments[0], timestamp_type)
     covered_end = fragment_end(fragments[-1], timestamp_type)
     result: dict[str, Any] = {
@@ -460,6 +536,25 @@ def _fragment_json(fragment: Fragment) -> dict[str, Any]:
     }
 
 
+def _list_answer(
+    fragments: list[Fragment], timestamp_type: TimestampType, limit: int
+) -> dict[str, Any]:
+    """The fragments and their summary as the action answers (executor: CPU)."""
+    summary = summarize(fragments, timestamp_type)
+    return {
+        "fragments": [_fragment_json(f) for f in fragments[:limit]],
+        "truncated": len(fragments) > limit,
+        "summary": {
+            "count": summary.count,
+            "recorded_seconds": summary.recorded_seconds,
+            "bytes": summary.size,
+            "first": _iso(summary.start),
+            "last_end": _iso(summary.end),
+            "gaps": _gaps_json(summary.gaps),
+        },
+    }
+
+
 async def _list_fragments(
     hass: HomeAssistant, call: ServiceCall, target: _Target
 ) -> dict[str, Any]:
@@ -472,21 +567,15 @@ async def _list_fragments(
         )
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err
-    summary = summarize(fragments, timestamp_type)
+    # A day holds up to 43,200 fragments: summed up and answered in one job.
+    answer = await hass.async_add_executor_job(
+        _list_answer, fragments, timestamp_type, limit
+    )
     return {
         "start": _iso(start),
         "end": _iso(end),
         "timestamp_type": timestamp_type,
-        "fragments": [_fragment_json(f) for f in fragments[:limit]],
-        "truncated": len(fragments) > limit,
-        "summary": {
-            "count": summary.count,
-            "recorded_seconds": summary.recorded_seconds,
-            "bytes": summary.size,
-            "first": _iso(summary.start),
-            "last_end": _iso(summary.end),
-            "gaps": _gaps_json(summary.gaps),
-        },
+        **answer,
     }
 
 
@@ -570,21 +659,26 @@ async def _save_fragments(
     rendered = _render(
         call.data.get(ATTR_FILENAME, DEFAULT_FRAGMENTS_NAME), target, dt_util.utcnow()
     )
-    path = await hass.async_add_executor_job(
-        _prepare_file, hass, _check_path(hass, rendered), overwrite
-    )
-    part = part_path(path)
+    path = _check_path(hass, rendered)
+    folder = await hass.async_add_executor_job(_open_target, hass, path, overwrite)
+    path = folder.path / path.name
+    parts: list[Path] = []
     try:
-        await target.client.get_media_for_fragments_to_file(target.arn, numbers, part)
-        size = await hass.async_add_executor_job(_publish, part, path, overwrite)
+        parts.append(await hass.async_add_executor_job(folder.new_part, path.name))
+        await target.client.get_media_for_fragments_to_file(
+            target.arn, numbers, parts[0]
+        )
+        size = await hass.async_add_executor_job(
+            partial(folder.publish, parts[0], path.name, overwrite=overwrite)
+        )
     except NoMediaError as err:
         raise _failed("fragments_not_found", stream=target.stream) from err
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err
     except OSError as err:
-        raise _failed("write_failed", path=str(path), error=str(err)) from err
+        raise _write_error(err, path) from err
     finally:
-        await hass.async_add_executor_job(remove_quietly, part)
+        await hass.async_add_executor_job(folder.close, *parts)
     return {"path": str(path), "size": size, "fragments": len(numbers)}
 
 
@@ -593,42 +687,41 @@ async def _save_fragments(
 
 def _image_name(stream: str, image: Image, extension: str) -> str:
     moment = dt_util.as_local(image.timestamp)
-    return (
-        f"{stream}_{moment:%Y%m%d_%H%M%S}_{moment.microsecond // 1000:03d}.{extension}"
-    )
+    milliseconds = moment.microsecond // 1000
+    # With the UTC offset: a range may hold the hour that repeats in autumn.
+    return f"{stream}_{moment:%Y%m%d_%H%M%S}_{milliseconds:03d}{moment:%z}.{extension}"
 
 
 def _stage_images(
-    folder: Path, names_and_data: list[tuple[str, bytes]], overwrite: bool
-) -> list[tuple[Path, Path]]:
-    """Write stills as part files (executor); (part, final path) of each."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, data in names_and_data:
-            path = folder / name
-            prepare_target(path, overwrite=overwrite)
-            part = part_path(path)
-            staged.append((part, path))
-            part.write_bytes(data)
-    except BaseException:
-        remove_quietly(*(part for part, _ in staged))
-        raise
-    return staged
+    folder: Folder,
+    names_and_data: list[tuple[str, bytes]],
+    overwrite: bool,
+    staged: list[tuple[Path, str]],
+) -> None:
+    """Write stills as part files (executor), adding (part, name) to ``staged``."""
+    for name, data in names_and_data:
+        if not overwrite and folder.exists(name):
+            raise FileExistsError(str(folder.path / name))
+        staged.append((folder.write_part(name, data), name))
 
 
-def _publish_images(staged: list[tuple[Path, Path]], overwrite: bool) -> list[str]:
-    """Rename every staged still into place once all windows succeeded."""
-    published: list[Path] = []
+def _publish_images(
+    folder: Folder, staged: list[tuple[Path, str]], overwrite: bool
+) -> list[str]:
+    """Move every staged still into place once all windows succeeded."""
+    published: list[str] = []
     try:
-        for part, path in staged:
-            publish(part, path, overwrite=overwrite)
-            published.append(path)
+        for part, name in staged:
+            try:
+                folder.publish(part, name, overwrite=overwrite)
+            except FileExistsError as err:  # appeared while the stills came
+                raise FileExistsError(str(folder.path / name)) from err
+            published.append(name)
     except BaseException:
-        remove_quietly(*(part for part, _ in staged))
         if not overwrite:  # those are new files: the call leaves nothing behind
-            remove_quietly(*published)
+            folder.remove(*published)
         raise
-    return [str(path) for path in published]
+    return [str(folder.path / name) for name in published]
 
 
 async def _save_images(
@@ -642,70 +735,67 @@ async def _save_images(
     extension = "png" if image_format == "PNG" else "jpg"
     overwrite: bool = call.data[ATTR_OVERWRITE]
     rendered = _render(call.data.get(ATTR_FOLDER, DEFAULT_IMAGES_FOLDER), target, start)
-    folder = await hass.async_add_executor_job(
-        _allowed, hass, _check_path(hass, rendered)
-    )
+    path = _check_path(hass, rendered)
+    folder = await hass.async_add_executor_job(_open_folder, hass, path, path)
     timestamp_type = target.timestamp_type(call)
     # Windows of whole sampling steps, so the samples keep one rhythm.
     step = interval * (IMAGES_WINDOW // interval)
-    staged: list[tuple[Path, Path]] = []
+    # All or nothing: parts left by a failure are removed, no file replaced.
+    staged: list[tuple[Path, str]] = []
     no_media: list[str | None] = []
     errors: list[dict[str, Any]] = []
     window = start
     try:
-        try:
-            while True:
-                # The last window ends at ``end`` (inclusive): no extra, billed
-                # call for a range of whole windows.
-                last = window + step >= end
-                window_end = end if last else window + step - timedelta(milliseconds=1)
-                images = await target.client.get_images(
-                    target.arn,
-                    window,
-                    window_end,
-                    sampling_ms=round(interval.total_seconds() * 1000),
-                    image_format=image_format,
-                    width=call.data.get(ATTR_WIDTH),
-                    height=call.data.get(ATTR_HEIGHT),
-                    timestamp_type=timestamp_type,
-                )
-                ready = [
-                    (_image_name(target.stream, image, extension), image.content)
-                    for image in images
-                    if image.content is not None
-                ]
-                for image in images:
-                    if image.content is None and image.error == "NO_MEDIA":
-                        no_media.append(_iso(image.timestamp))
-                    elif image.content is None:
-                        errors.append(
-                            {"timestamp": _iso(image.timestamp), "error": image.error}
-                        )
-                staged += await hass.async_add_executor_job(
-                    _stage_images, folder, ready, overwrite
-                )
-                if last:
-                    break
-                window += step
-            files = await hass.async_add_executor_job(
-                _publish_images, staged, overwrite
+        while True:
+            # The last window ends at ``end`` (inclusive): no extra, billed
+            # call for a range of whole windows.
+            last = window + step >= end
+            window_end = end if last else window + step - timedelta(milliseconds=1)
+            images = await target.client.get_images(
+                target.arn,
+                window,
+                window_end,
+                sampling_ms=round(interval.total_seconds() * 1000),
+                image_format=image_format,
+                width=call.data.get(ATTR_WIDTH),
+                height=call.data.get(ATTR_HEIGHT),
+                timestamp_type=timestamp_type,
             )
-        except BaseException:
-            # All or nothing: no still of any window is left, no file replaced.
+            ready = [
+                (_image_name(target.stream, image, extension), image.content)
+                for image in images
+                if image.content is not None
+            ]
+            for image in images:
+                if image.content is None and image.error == "NO_MEDIA":
+                    no_media.append(_iso(image.timestamp))
+                elif image.content is None:
+                    errors.append(
+                        {"timestamp": _iso(image.timestamp), "error": image.error}
+                    )
             await hass.async_add_executor_job(
-                remove_quietly, *(part for part, _ in staged)
+                _stage_images, folder, ready, overwrite, staged
             )
-            raise
+            if last:
+                break
+            window += step
+        files = await hass.async_add_executor_job(
+            _publish_images, folder, staged, overwrite
+        )
     except KinesisVideoError as err:
         raise _api_error(err, target.stream) from err
     except FileExistsError as err:
         raise _invalid("file_exists", path=str(err)) from err
+    except FolderChangedError as err:
+        raise _failed("folder_changed", path=str(folder.path)) from err
     except OSError as err:
-        raise _failed("write_failed", path=str(folder), error=str(err)) from err
+        raise _failed("write_failed", path=str(folder.path), error=str(err)) from err
+    finally:
+        await hass.async_add_executor_job(folder.close, *(part for part, _ in staged))
     if not files:
         raise _failed("no_media", stream=target.stream)
     return {
-        "folder": str(folder),
+        "folder": str(folder.path),
         "files": files,
         "no_media": no_media,
         "errors": errors,

@@ -31,6 +31,7 @@ from custom_components.kinesis_video.const import (
     SESSION_CHECK_INTERVAL,
     STATUS_POLL_INTERVAL,
     URL_REFRESH_MARGIN,
+    URL_RETRY_MIN,
 )
 from kvs_emulator.framecode import read_frame_index
 from kvs_emulator.testing import EmulatorProcess
@@ -247,6 +248,12 @@ async def test_unavailable_and_back(
 ) -> None:
     """Not ACTIVE, deleted or unreachable: unavailable; logged once each way."""
     caplog.set_level(logging.INFO, logger="custom_components.kinesis_video")
+    # Six polls of every stream pass within a fraction of a real second, and the
+    # emulator meters TPS on real time (as AWS does): it would throttle a burst
+    # that never happens. Its immediate retries (no delay in tests) then drain
+    # the client's ListFragments pacer, whose wait on the frozen loop clock
+    # never ends: the test hung. This test is not about rate limits.
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
     await setup_entry(hass, config_entry)
 
     async def poll() -> None:
@@ -279,6 +286,10 @@ async def test_unavailable_and_back(
     await admin(hass, emulator, "DELETE", "faults")
     await poll()
     assert hass.states.get("camera.backyard").state == "idle"
+    log = await hass.async_add_executor_job(emulator.calls)
+    assert [
+        c for c in log["calls"] if c["error"] == "ClientLimitExceededException"
+    ] == []
 
 
 async def test_policy_without_describe_stream_no_reauth(
@@ -555,3 +566,116 @@ async def test_device_of_a_stream_deleted_in_aws_can_be_removed(
     assert config_entry.options["streams"] == [stream_arns["front-door"]]
     await hass.async_block_till_done()  # the reload it scheduled
     assert hass.states.get("camera.front_door").state == "idle"
+
+
+async def test_concurrent_stills_share_one_call(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Ten dashboards asking at once for the same size: one GetImages (billed)."""
+    await setup_entry(hass, config_entry)
+    before = (await calls(hass, emulator)).get("GetImages", 0)
+    images = await asyncio.gather(
+        *(async_get_image(hass, "camera.front_door", width=320) for _ in range(10))
+    )
+    assert len({image.content for image in images}) == 1
+    assert images[0].content.startswith(b"\xff\xd8")
+    assert (await calls(hass, emulator))["GetImages"] == before + 1
+
+
+async def test_cancelled_still_request_does_not_cancel_the_others(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """The first requester goes away; the one waiting with it still gets the still."""
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    await camera.async_camera_image(160)  # the data endpoint is known from now on
+    first = asyncio.create_task(camera.async_camera_image(320))
+    second = asyncio.create_task(camera.async_camera_image(320))
+    await asyncio.sleep(0)  # both are waiting for GetImages now
+    first.cancel()
+    image = await second
+    assert image is not None
+    assert image.startswith(b"\xff\xd8")
+    assert first.cancelled()
+    await hass.async_block_till_done()
+    assert (await calls(hass, emulator))["GetImages"] == 2
+
+
+async def test_still_cache_is_bounded(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Stills at many sizes: only the few most recently used sizes are kept."""
+    # Nine GetImages in a row: not about rate limits (metered on real time).
+    await admin(hass, emulator, "POST", "config", {"tps_limits": False})
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    widths = [160 * n for n in range(1, 10)]
+    for width in widths:
+        assert await camera.async_camera_image(width) is not None
+    # Reading a cached size makes it the most recently used.
+    assert await camera.async_camera_image(widths[-4]) is not None
+    assert list(camera._stills) == [
+        (width, None) for width in [*widths[-3:], widths[-4]]
+    ]
+    assert (await calls(hass, emulator))["GetImages"] == len(widths)
+
+
+@pytest.mark.parametrize(
+    ("change", "warning"),
+    [
+        ({"remove": True}, "Credentials were refused for stream front-door"),
+        ({"denied": ["GetHLSStreamingSessionURL"]}, "No live view of front-door"),
+    ],
+)
+async def test_refused_live_view_backs_off_and_warns_once(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    *,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, object],
+    warning: str,
+) -> None:
+    """20 viewers of a camera whose key is refused: one call and one warning.
+
+    Until the back-off has passed, viewers get no URL without a call; after it,
+    one call again, refused without a second warning. Once the key works again,
+    the next viewer gets a URL and the recovery is logged.
+    """
+    caplog.set_level(logging.INFO, logger="custom_components.kinesis_video")
+    await setup_entry(hass, config_entry)
+    await emulator_key(hass, emulator, **change)
+    await admin(hass, emulator, "DELETE", "calls")
+    sources = await asyncio.gather(
+        *(async_get_stream_source(hass, "camera.front_door") for _ in range(20))
+    )
+    assert sources == [None] * 20
+    freezer.tick(timedelta(seconds=5))
+    assert await async_get_stream_source(hass, "camera.front_door") is None
+    # One request refused (a removed key already at GetDataEndpoint).
+    log = await hass.async_add_executor_job(emulator.calls)
+    assert len([c for c in log["calls"] if c["status"] != 200]) == 1
+    assert caplog.text.count(warning) == 1
+    freezer.tick(URL_RETRY_MIN)
+    assert await async_get_stream_source(hass, "camera.front_door") is None
+    log = await hass.async_add_executor_job(emulator.calls)
+    assert len([c for c in log["calls"] if c["status"] != 200]) == 2
+    assert caplog.text.count(warning) == 1
+    await hass.async_block_till_done()
+
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {
+            "access_key": emulator.access_key,
+            "secret_key": emulator.secret_key,
+            "denied": False,
+        },
+    )
+    freezer.tick(URL_RETRY_MIN * 2)
+    assert await async_get_stream_source(hass, "camera.front_door") is not None
+    assert "Live view of front-door works again" in caplog.text
+    assert caplog.text.count(warning) == 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any
 from unittest.mock import patch
 
 import boto3
@@ -10,7 +14,9 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kinesis_video.config_flow import CONF_MANUAL_ARNS, _normalized
 from custom_components.kinesis_video.const import (
@@ -26,7 +32,15 @@ from custom_components.kinesis_video.const import (
 )
 from kvs_emulator.testing import EmulatorProcess
 
-from .conftest import ACCOUNT, REGION, admin, emulator_key, entry_data, setup_entry
+from .conftest import (
+    ACCOUNT,
+    REGION,
+    admin,
+    calls,
+    emulator_key,
+    entry_data,
+    setup_entry,
+)
 
 
 async def _start(hass: HomeAssistant) -> str:
@@ -411,14 +425,16 @@ async def test_options_add_and_remove_streams(
         result["flow_id"],
         {
             CONF_STREAMS: [stream_arns["front-door"]],
-            CONF_HLS_CONTAINER: "MPEG_TS",
+            CONF_HLS_CONTAINER: "mpeg_ts",
             CONF_URL_LIFETIME: 600,
-            CONF_TIMESTAMP_TYPE: "PRODUCER_TIMESTAMP",
+            CONF_TIMESTAMP_TYPE: "producer_timestamp",
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+    # The form speaks lowercase translation keys; the options keep AWS's spelling.
     assert config_entry.options[CONF_HLS_CONTAINER] == "MPEG_TS"
+    assert config_entry.options[CONF_TIMESTAMP_TYPE] == "PRODUCER_TIMESTAMP"
     assert config_entry.options[CONF_URL_LIFETIME] == 600
     remaining = dr.async_entries_for_config_entry(devices, config_entry.entry_id)
     assert [d.name for d in remaining] == ["front-door"]
@@ -432,13 +448,16 @@ async def test_options_add_and_remove_streams(
         o["value"] for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
     }
     garage = next(a for a in listed if "/garage/" in a)
+    shown = result["data_schema"]({})
+    assert shown[CONF_HLS_CONTAINER] == "mpeg_ts"
+    assert shown[CONF_TIMESTAMP_TYPE] == "producer_timestamp"
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
             CONF_STREAMS: [stream_arns["front-door"], garage],
-            CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+            CONF_HLS_CONTAINER: "fragmented_mp4",
             CONF_URL_LIFETIME: 3600,
-            CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+            CONF_TIMESTAMP_TYPE: "server_timestamp",
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -461,9 +480,9 @@ async def test_options_errors(
     await setup_entry(hass, config_entry)
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     base = {
-        CONF_HLS_CONTAINER: "FRAGMENTED_MP4",
+        CONF_HLS_CONTAINER: "fragmented_mp4",
         CONF_URL_LIFETIME: 3600,
-        CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
+        CONF_TIMESTAMP_TYPE: "server_timestamp",
     }
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**base, CONF_STREAMS: []}
@@ -682,3 +701,435 @@ def test_normalized_drops_an_empty_endpoint() -> None:
         CONF_SECRET_ACCESS_KEY: "secret",
         CONF_REGION: "eu-west-1",
     }
+
+
+def _old_clock(hours: float = 1) -> Any:
+    """Sign requests as if Home Assistant's clock were ``hours`` behind.
+
+    botocore takes the signing time from this function; the emulator checks it
+    against the real time as AWS does.
+    """
+    wrong = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=hours)
+    return patch("botocore.auth.get_current_datetime", return_value=wrong)
+
+
+async def _aws_time_window(hass: HomeAssistant, emulator: EmulatorProcess) -> None:
+    """The signing-time window AWS allows (the config_entry fixture widens it)."""
+    await admin(hass, emulator, "POST", "config", {"max_skew_s": 300})
+
+
+@pytest.mark.parametrize("source", ["user", "reauth", "reconfigure"])
+async def test_secret_is_never_sent_back(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    source: str,
+) -> None:
+    """After an error the form comes back filled in, but never with a secret.
+
+    Read as the browser gets it, through the config flow HTTP API.
+    """
+    # Everything that registers HTTP views first: the client freezes the router.
+    if source == "user":
+        assert await async_setup_component(hass, DOMAIN, {})
+    else:
+        await setup_entry(hass, config_entry)
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    typed = {
+        CONF_ACCESS_KEY_ID: "AKIATYPED00000000001",
+        CONF_SECRET_ACCESS_KEY: "typed-secret-never-echoed",
+    }
+    if source == "user":
+        response = await client.post(
+            "/api/config/config_entries/flow", json={"handler": DOMAIN}
+        )
+        typed = {**entry_data(emulator), **typed}
+    else:
+        if source == "reauth":
+            result = await config_entry.start_reauth_flow(hass)
+        else:
+            result = await config_entry.start_reconfigure_flow(hass)
+            typed = {**entry_data(emulator), **typed}
+        response = await client.get(
+            f"/api/config/config_entries/flow/{result['flow_id']}"
+        )
+    first = await response.text()
+    flow_id = json.loads(first)["flow_id"]
+    response = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}", json=typed
+    )
+    assert response.status == HTTPStatus.OK
+    body = await response.text()
+    form = json.loads(body)
+    assert form["errors"] == {"base": "invalid_auth"}
+    for text in (first, body):
+        assert typed[CONF_SECRET_ACCESS_KEY] not in text
+        assert emulator.secret_key not in text
+    fields = {field["name"]: field for field in form["data_schema"]}
+    assert fields[CONF_ACCESS_KEY_ID]["default"] == "AKIATYPED00000000001"
+    assert "default" not in fields[CONF_SECRET_ACCESS_KEY]
+    if source != "reauth":
+        assert fields[CONF_REGION]["default"] == REGION
+        assert fields[CONF_ENDPOINT_URL]["description"] == {
+            "suggested_value": emulator.url
+        }
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "kinesis.local",
+        "ftp://127.0.0.1",
+        "http://",
+        "https://user:password@kinesisvideo.us-east-1.amazonaws.com",
+        "https://kinesisvideo.us-east-1.amazonaws.com/prefix",
+        "https://kinesisvideo.us-east-1.amazonaws.com/?x=1",
+        "https://kinesisvideo.us-east-1.amazonaws.com#part",
+        "http://[::1",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:0",
+    ],
+)
+async def test_endpoint_that_is_not_a_plain_url(
+    hass: HomeAssistant, emulator: EmulatorProcess, endpoint: str
+) -> None:
+    """Scheme, host and port only: no credentials, path, query or fragment."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data(emulator), CONF_ENDPOINT_URL: endpoint}
+    )
+    assert result["errors"] == {CONF_ENDPOINT_URL: "invalid_endpoint"}
+    assert await calls(hass, emulator) == {}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://169.254.169.254",
+        "http://169.254.169.254.",
+        "http://169.254.170.2/",
+        "HTTP://2852039166",  # 169.254.169.254 as one number
+        "http://0xa9fea9fe",
+        "http://[fd00:ec2::254]",
+        "http://[FD00:EC2::254]:80/",
+        "https://[fe80::1]:8443",
+        "http://[::ffff:169.254.169.254]",
+        "http://instance-data",
+        "http://Instance-Data.ec2.internal.",
+        "http://metadata.google.internal",
+    ],
+)
+async def test_endpoint_of_the_instance_metadata_service(
+    hass: HomeAssistant, emulator: EmulatorProcess, endpoint: str
+) -> None:
+    """Link-local and cloud metadata addresses are refused before any call.
+
+    The key would be signed into a request to them, and their answers are
+    not Kinesis Video Streams'.
+    """
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data(emulator), CONF_ENDPOINT_URL: endpoint}
+    )
+    assert result["errors"] == {CONF_ENDPOINT_URL: "endpoint_not_allowed"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("HTTP://127.0.0.1:{port}/", "http://127.0.0.1:{port}/"),
+        ("Http://localhost:{port}", "http://localhost:{port}"),
+    ],
+)
+async def test_endpoint_scheme_in_capitals(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    stream_arns: dict[str, str],
+    typed: str,
+    stored: str,
+) -> None:
+    """``HTTP://`` is a URL too; it is stored in lower case."""
+    port = emulator.url.rsplit(":", 1)[1]
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data(emulator), CONF_ENDPOINT_URL: typed.format(port=port)}
+    )
+    assert result["step_id"] == "streams"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_STREAMS: [stream_arns["backyard"]]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_ENDPOINT_URL] == stored.format(port=port)
+
+
+async def test_clock_skew_is_not_invalid_auth(
+    hass: HomeAssistant, emulator: EmulatorProcess
+) -> None:
+    """A request time AWS refuses points at the clock, not at the key."""
+    await _aws_time_window(hass, emulator)
+    flow_id = await _start(hass)
+    with _old_clock():
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, entry_data(emulator)
+        )
+    assert result["errors"] == {"base": "clock_skew"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, entry_data(emulator)
+    )
+    assert result["step_id"] == "streams"
+
+
+async def test_reauth_with_clock_skew(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """During reauth too, a refused request time is the clock's fault."""
+    await setup_entry(hass, config_entry)
+    await _aws_time_window(hass, emulator)
+    result = await config_entry.start_reauth_flow(hass)
+    with _old_clock(hours=-1):  # ahead works the same
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                CONF_ACCESS_KEY_ID: emulator.access_key,
+                CONF_SECRET_ACCESS_KEY: emulator.secret_key,
+            },
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "clock_skew"}
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ("InternalFailure", "cannot_connect"),
+        ("ThrottlingException", "throttled"),
+        ("ClientLimitExceededException", "throttled"),
+    ],
+)
+async def test_reauth_describe_failure_is_not_invalid_auth(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    error: str,
+    shown: str,
+) -> None:
+    """A key that cannot list proves itself with DescribeStream; if that call
+    fails for another reason than the key, the form says so."""
+    flow_id = await _reauth_flow_with_key_that_cannot_list(hass, emulator, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "DescribeStream", "error": error, "count": 20},
+    )
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_ACCESS_KEY_ID: "AKIANOLIST0000000001",
+            CONF_SECRET_ACCESS_KEY: "no-list-secret",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": shown}
+
+
+async def test_typed_arn_after_the_key_was_revoked(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """The key deleted between the two steps: invalid_auth on the streams form."""
+    flow_id = await _start(hass)
+    await hass.config_entries.flow.async_configure(flow_id, entry_data(emulator))
+    await emulator_key(hass, emulator, remove=True)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_MANUAL_ARNS: stream_arns["front-door"]}
+    )
+    assert result["step_id"] == "streams"
+    assert result["errors"] == {"base": "invalid_auth"}
+
+
+async def test_typed_arn_also_chosen_is_stored_once(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """A stream both ticked and typed in is one stream."""
+    flow_id = await _start(hass)
+    await hass.config_entries.flow.async_configure(flow_id, entry_data(emulator))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_STREAMS: [stream_arns["backyard"]],
+            CONF_MANUAL_ARNS: f"{stream_arns['backyard']}, {stream_arns['backyard']}",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_STREAMS] == [stream_arns["backyard"]]
+
+
+async def test_reconfigure_to_another_region_with_a_wrong_secret(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """A region change checks the key first; a refused one stays on the form."""
+    entry = _entry_in("eu-west-1", emulator, list(stream_arns.values()))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {**entry_data(emulator), CONF_SECRET_ACCESS_KEY: "wrong"},
+    )
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert entry.data[CONF_REGION] == "eu-west-1"
+
+
+async def test_reconfigure_to_another_region_of_another_account(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream_arns: dict[str, str]
+) -> None:
+    """Streams of the new region that belong to another account are refused."""
+    entry = _entry_in("eu-west-1", emulator, list(stream_arns.values()))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    with EmulatorProcess(
+        "--streams", "garage", "--account-id", "999999999999"
+    ) as other:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], entry_data(other)
+        )
+        assert result["step_id"] == "streams"
+        (garage,) = (
+            o["value"]
+            for o in result["data_schema"].schema[CONF_STREAMS].config["options"]
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_STREAMS: [garage]}
+        )
+    assert result["step_id"] == "streams"
+    assert result["errors"] == {"base": "wrong_account"}
+    assert entry.unique_id == f"{ACCOUNT}_eu-west-1"
+
+
+async def test_reauth_of_an_entry_without_streams(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """No stream to prove the account on and none listed: the key is taken.
+
+    An entry keeps no streams once the devices of deleted streams are removed.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=config_entry.unique_id,
+        data=config_entry.data,
+        options={**config_entry.options, CONF_STREAMS: []},
+    )
+    entry.add_to_hass(hass)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "credentials",
+        {
+            "access_key": "AKIANOLIST0000000001",
+            "secret_key": "no-list-secret",
+            "denied": ["ListStreams"],
+        },
+    )
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: "AKIANOLIST0000000001",
+            CONF_SECRET_ACCESS_KEY: "no-list-secret",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_ACCESS_KEY_ID] == "AKIANOLIST0000000001"
+    await hass.async_block_till_done()  # the reload it started
+
+
+async def test_options_with_streams_of_another_account(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    stream_arns: dict[str, str],
+) -> None:
+    """An entry whose key now reaches another account cannot take its streams.
+
+    That happens after reauth of an entry without streams (nothing to check the
+    account against): here the entry is of account 999999999999.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="AWS 999999999999 (us-east-1)",
+        unique_id=f"999999999999_{REGION}",
+        data=entry_data(emulator),
+        options={**config_entry.options, CONF_STREAMS: []},
+    )
+    await setup_entry(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **result["data_schema"]({}),
+            CONF_STREAMS: [stream_arns["backyard"]],
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "wrong_account"}
+
+
+async def test_options_unchanged_do_not_reload(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Saving the options as they are keeps the running entry as it is."""
+    await setup_entry(hass, config_entry)
+    running = config_entry.runtime_data
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    # Submitted as the form shows them (its defaults are the stored options).
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], result["data_schema"]({})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data is running
+
+
+async def test_setup_with_clock_skew_does_not_start_reauth(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A wrong clock at start-up is retried; new keys would not fix it."""
+    await _aws_time_window(hass, emulator)
+    with _old_clock():
+        await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+
+
+async def test_reauth_with_an_endpoint_refused_since(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """An endpoint stored before paths were refused: said at the top of the form.
+
+    Reauth shows no endpoint field to put the error on; reconfigure changes it.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=config_entry.unique_id,
+        data={**config_entry.data, CONF_ENDPOINT_URL: f"{emulator.url}/kvs"},
+        options=config_entry.options,
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: emulator.access_key,
+            CONF_SECRET_ACCESS_KEY: emulator.secret_key,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_endpoint"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,13 +10,18 @@ from pathlib import Path
 import av
 import pytest
 from homeassistant.components import media_source
-from homeassistant.components.media_source import BrowseMediaSource, Unresolvable
+from homeassistant.components.media_source import (
+    BrowseMediaSource,
+    MediaSourceItem,
+    Unresolvable,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kinesis_video.api import Fragment
 from custom_components.kinesis_video.const import DOMAIN
+from custom_components.kinesis_video.media_source import KinesisVideoMediaSource
 from custom_components.kinesis_video.recordings import (
     RecordingIndex,
     merge_spans,
@@ -110,7 +116,16 @@ async def test_browse_to_span_and_play(
     assert children[4].title.endswith("(20 s)")
     assert children[-1].title.startswith("No video ")
     assert hole.title.startswith("No video ")
-    assert hole.media_content_id == ROOT  # not addressable
+    assert not hole.can_play
+    assert not hole.can_expand
+    # The media panel resolves whatever is clicked: a gap says there is no video.
+    with pytest.raises(Unresolvable) as err:
+        await media_source.async_resolve_media(hass, hole.media_content_id, None)
+    assert err.value.translation_key == "media_no_video"
+    assert err.value.translation_placeholders == {
+        "start": dt_util.as_local(gap[0]).strftime("%H:%M:%S"),
+        "end": dt_util.as_local(gap[1]).strftime("%H:%M:%S"),
+    }
     start_ms, end_ms = (
         int(v) for v in first.media_content_id.rsplit("/", 1)[1].split("-")
     )
@@ -190,6 +205,62 @@ async def test_cache_expires(
     assert await index.fragments(arn, start, end, "SERVER_TIMESTAMP") == first
     assert await index.has_recordings(arn, start, end, "SERVER_TIMESTAMP")
     assert (await calls(hass, emulator))["ListFragments"] == 4
+
+
+async def test_cache_is_bounded(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """Browsing many ranges within the cache's lifetime keeps only the newest."""
+    await setup_entry(hass, config_entry)
+    arn = config_entry.runtime_data.coordinator.stream_arns[0]
+    now = [0.0]
+    index = RecordingIndex(
+        config_entry.runtime_data.client,
+        max_fragments=40,  # one minute of 2 s fragments is 30
+        max_probes=2,
+        clock=lambda: now[0],
+    )
+    end = _hour_start(dt_util.utcnow())
+    minutes = [
+        (end - timedelta(minutes=m + 1), end - timedelta(minutes=m)) for m in range(3)
+    ]
+    await admin(hass, emulator, "DELETE", "calls")
+    for start, stop in minutes:
+        assert len(await index.fragments(arn, start, stop, "SERVER_TIMESTAMP")) == 30
+        assert await index.has_recordings(arn, start, stop, "SERVER_TIMESTAMP")
+        assert index.cached_fragments == 30
+    assert (await calls(hass, emulator))["ListFragments"] == 6
+    # The newest are still cached, the oldest were dropped to make room.
+    await index.fragments(arn, *minutes[-1], "SERVER_TIMESTAMP")
+    await index.has_recordings(arn, *minutes[-1], "SERVER_TIMESTAMP")
+    await index.has_recordings(arn, *minutes[-2], "SERVER_TIMESTAMP")
+    assert (await calls(hass, emulator))["ListFragments"] == 6
+    await index.fragments(arn, *minutes[0], "SERVER_TIMESTAMP")
+    await index.has_recordings(arn, *minutes[0], "SERVER_TIMESTAMP")
+    assert (await calls(hass, emulator))["ListFragments"] == 8
+    # Listed twice at once (both missed the cache): held once.
+    await asyncio.gather(
+        *(index.fragments(arn, *minutes[1], "SERVER_TIMESTAMP") for _ in range(2))
+    )
+    assert index.cached_fragments == 30
+    # Expired listings go at the next look-up, whatever it looks up.
+    now[0] = 61.0
+    await index.has_recordings(arn, *minutes[1], "SERVER_TIMESTAMP")
+    assert index.cached_fragments == 0
+
+
+async def test_listings_dropped_on_unload(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """An unloaded (or removed) account's cached listings do not stay behind."""
+    await setup_entry(hass, config_entry)
+    source = KinesisVideoMediaSource(hass)
+    day = dt_util.now().date().isoformat()
+    identifier = f"{config_entry.entry_id}/front-door/{day}"
+    await source.async_browse_media(MediaSourceItem(hass, DOMAIN, identifier, None))
+    assert source._indexes  # private: what the test is about
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    assert not source._indexes
 
 
 async def test_saved_clips(
@@ -297,37 +368,102 @@ async def test_no_retention_lists_no_days(
     [
         "nope",
         "{entry}/nope",
+        "{entry}/",
+        "{entry}//",
+        "{entry}/front-door/",
         "{entry}/front-door/not-a-day",
+        "{entry}/front-door/2026-13-01",
+        "{entry}/front-door/-2026-01-01",
+        "{entry}/front-door/9999-12-31",
         "{entry}/front-door/2026-01-01/xx",
+        "{entry}/front-door/2026-01-01/25+0000",
+        "{entry}/front-door/2026-01-01/10+2400",
+        "{entry}/front-door/2026-01-01/-1+0000",
+        "{entry}/front-door/9999-12-31/23+0000",
+        "{entry}/front-door/0001-01-01/00+1400",
+        "{entry}/front-door/0001-01-01/00+0000",
+        "{entry}/front-door/clips/x",
         "{entry}/front-door/2026-01-01/10+0000/1/2/3",
+        "{entry}/front-door/2026-01-01/10+0000/1000-2000",
     ],
 )
 async def test_unknown_browse(
     hass: HomeAssistant, config_entry: MockConfigEntry, identifier: str
 ) -> None:
-    """Unknown identifiers are unresolvable, with a translated message."""
+    """Unknown or malformed identifiers are unresolvable, with a clear message."""
     await setup_entry(hass, config_entry)
-    with pytest.raises(Unresolvable):
+    with pytest.raises(Unresolvable) as err:
         await _browse(hass, identifier.format(entry=config_entry.entry_id))
+    assert err.value.translation_key == "media_unknown"
 
 
 @pytest.mark.parametrize(
     "identifier",
     [
+        "",
+        "nope",
+        "nope/front-door/2026-01-01/10+0000/1000-2000",
         "{entry}/front-door",
+        "{entry}/front-door/2026-01-01/10+0000",
         "{entry}/front-door/2026-01-01/10+0000/x-y",
         "{entry}/nope/2026-01-01/10+0000/1-2",
+        "{entry}/front-door/2026-01-01/10+0000/-5-10",
+        "{entry}/front-door/2026-01-01/10+0000/5--10",
+        "{entry}/front-door/2026-01-01/10+0000/1_000-2_000",
+        "{entry}/front-door/2026-01-01/10+0000/ 1000-2000",
+        "{entry}/front-door/2026-01-01/10+0000/1000-2000-3000",
+        # Reversed, empty, longer than one playlist, beyond datetime's range.
+        "{entry}/front-door/2026-01-01/10+0000/2000000-1000000",
+        "{entry}/front-door/2026-01-01/10+0000/1000000-1000000",
+        "{entry}/front-door/2026-01-01/10+0000/0-253402300799000",
+        "{entry}/front-door/2026-01-01/10+0000/1-99999999999999999999",
+        "{entry}/front-door/2026-01-01/10+0000/1-999999999999999",
+        "{entry}/front-door/2026-01-01/10+0000/99999999999999999999-1",
+        "{entry}/front-door/2026-01-01/10+0000/gap-x-y",
+        "{entry}/front-door/2026-01-01/10+0000/gap-2-1",
     ],
 )
 async def test_unknown_resolve(
-    hass: HomeAssistant, config_entry: MockConfigEntry, identifier: str
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    identifier: str,
 ) -> None:
-    """Only spans of configured streams resolve."""
+    """Only spans of configured streams resolve; the rest say so clearly."""
     await setup_entry(hass, config_entry)
-    with pytest.raises(Unresolvable):
+    await admin(hass, emulator, "DELETE", "calls")
+    identifier = identifier.format(entry=config_entry.entry_id)
+    with pytest.raises(Unresolvable) as err:
         await media_source.async_resolve_media(
-            hass, f"{ROOT}/{identifier.format(entry=config_entry.entry_id)}", None
+            hass, f"{ROOT}/{identifier}" if identifier else ROOT, None
         )
+    assert err.value.translation_key == "media_unknown"
+    # Refused before asking AWS for a session.
+    assert "GetHLSStreamingSessionURL" not in await calls(hass, emulator)
+
+
+async def test_browse_failure(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """AWS refusing to list is a clear error at every level, not "Unknown error"."""
+    await setup_entry(hass, config_entry)
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "ListFragments", "count": -1, "error": "AccessDeniedException"},
+    )
+    hour = _hour_start(dt_util.utcnow() - timedelta(minutes=60))
+    day = f"{config_entry.entry_id}/front-door/{hour.date().isoformat()}"
+    for identifier in (
+        f"{config_entry.entry_id}/front-door",
+        day,
+        f"{day}/{hour.strftime('%H%z')}",
+    ):
+        with pytest.raises(Unresolvable, match="front-door") as err:
+            await _browse(hass, identifier)
+        assert err.value.translation_key == "media_browse_failed"
 
 
 async def test_resolve_failure_and_unloaded_entry(
@@ -340,6 +476,14 @@ async def test_resolve_failure_and_unloaded_entry(
     span = f"{ROOT}/{entry_id}/front-door/2026-01-01/10+0000/{old}-{old + 60_000}"
     with pytest.raises(Unresolvable, match="front-door"):
         await media_source.async_resolve_media(hass, span, None)
+    # Well-formed but at the end of time (nothing datetime cannot hold).
+    last = (
+        f"{ROOT}/{entry_id}/front-door/9999-12-31/23+0000/"
+        "253402300000000-253402300799000"
+    )
+    with pytest.raises(Unresolvable, match="front-door") as err:
+        await media_source.async_resolve_media(hass, last, None)
+    assert err.value.translation_key == "media_playback_failed"
     await hass.config_entries.async_unload(config_entry.entry_id)
     assert _ids(await _browse(hass)) == []
     with pytest.raises(Unresolvable):

@@ -17,6 +17,9 @@ import boto3
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
@@ -320,6 +323,50 @@ async def test_not_a_camera_of_this_integration(
     assert err.value.translation_key == "no_target"
 
 
+async def test_device_and_area_targets(hass: HomeAssistant, loaded: int) -> None:
+    """A stream's device or area: its camera; its other entities are skipped.
+
+    Only an entity named explicitly must be a camera of this integration.
+    """
+    entities = er.async_get(hass)
+    device_id = entities.async_get(CAMERA).device_id
+    assert device_id is not None
+    # The device also has sensors, which the target expands to.
+    assert len(er.async_entries_for_device(entities, device_id)) > 1
+    area = ar.async_get(hass).async_create("Porch")
+    dr.async_get(hass).async_update_device(device_id, area_id=area.id)
+    for target in ({"device_id": device_id}, {"area_id": area.id}):
+        response = await hass.services.async_call(
+            DOMAIN,
+            "list_fragments",
+            {"duration": 60},
+            target=target,
+            blocking=True,
+            return_response=True,
+        )
+        assert response is not None
+        assert list(response) == [CAMERA]
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(
+            hass, "list_fragments", {"duration": 60}, "sensor.front_door_last_fragment"
+        )
+    assert err.value.translation_key == "not_a_camera"
+    # Named explicitly next to a device: still refused.
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "list_fragments",
+            {"duration": 60},
+            target={
+                "device_id": device_id,
+                "entity_id": "binary_sensor.front_door_receiving_video",
+            },
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "not_a_camera"
+
+
 async def test_entry_not_loaded(
     hass: HomeAssistant, loaded: int, config_entry: MockConfigEntry
 ) -> None:
@@ -535,6 +582,25 @@ async def test_list_fragments_empty_range(
     assert result["summary"]["first"] is None
 
 
+async def test_aws_spellings_of_options(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int
+) -> None:
+    """Options in the AWS spelling or any case, as automations may have them."""
+    for spelling in ("PRODUCER_TIMESTAMP", "producer_timestamp", "Producer"):
+        result = (
+            await _call(
+                hass,
+                "list_fragments",
+                {"end": _at(loaded - 1), "duration": 10, "timestamp_type": spelling},
+            )
+        )[CAMERA]
+        assert result["timestamp_type"] == "PRODUCER_TIMESTAMP"
+    live = (
+        await _call(hass, "get_playback_url", {"protocol": "DASH", "mode": "LIVE"})
+    )[CAMERA]
+    assert (live["protocol"], live["mode"]) == ("dash", "live")
+
+
 # -- get_playback_url -----------------------------------------------------------
 
 
@@ -739,11 +805,15 @@ async def test_save_fragments_existing_file(
 async def test_save_fragments_write_failure(
     hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
 ) -> None:
-    """A write that fails (a folder where the part file goes): write_failed."""
+    """A write that fails (a folder where the file goes, overwrite on): write_failed.
+
+    (Part files have random names of their own: a folder named like a user's
+    ``f.mkv.part`` can no longer be in the way.)
+    """
     expected = await hass.async_add_executor_job(
         _boto_fragments, emulator, loaded - 10, loaded - 1
     )
-    (tmp_path / "f.mkv.part").mkdir()
+    (tmp_path / "f.mkv").mkdir()
     with pytest.raises(HomeAssistantError) as err:
         await _call(
             hass,
@@ -751,10 +821,12 @@ async def test_save_fragments_write_failure(
             {
                 "fragments": [expected[0]["FragmentNumber"]],
                 "filename": str(tmp_path / "f.mkv"),
+                "overwrite": True,
             },
         )
     assert err.value.translation_key == "write_failed"
-    assert not (tmp_path / "f.mkv").exists()
+    assert (tmp_path / "f.mkv").is_dir()
+    assert _leftovers(tmp_path) == []
 
 
 # -- save_images ----------------------------------------------------------------
@@ -942,11 +1014,11 @@ async def test_save_clip_file_appears_meanwhile(
     assert _leftovers(tmp_path) == []
 
 
-async def test_save_clip_part_not_writable(
+async def test_save_clip_target_not_writable(
     hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
 ) -> None:
-    """The part file cannot be written (a folder in its place): write_failed."""
-    (tmp_path / "c.mp4.part").mkdir()
+    """The file cannot be put in place (a folder of its name): write_failed."""
+    (tmp_path / "c.mp4").mkdir()
     with pytest.raises(HomeAssistantError) as err:
         await _call(
             hass,
@@ -955,10 +1027,12 @@ async def test_save_clip_part_not_writable(
                 "start": _at(loaded - 30),
                 "duration": 10,
                 "filename": str(tmp_path / "c.mp4"),
+                "overwrite": True,
             },
         )
     assert err.value.translation_key == "write_failed"
-    assert not (tmp_path / "c.mp4").exists()
+    assert (tmp_path / "c.mp4").is_dir()
+    assert _leftovers(tmp_path) == []
 
 
 async def test_save_images_reports_media_errors(
