@@ -44,6 +44,22 @@ def no_retry_delay() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def no_request_rate_limits_under_a_frozen_clock(request: pytest.FixtureRequest) -> None:
+    """Tests that freeze Home Assistant's clock switch off the emulator's TPS limits.
+
+    The emulator meters AWS's request rates on the real clock, while these tests
+    fire minutes of polls within milliseconds and retry at once: whether a poll is
+    throttled would depend on how fast the machine runs them, and a throttled
+    burst can leave the pacer waiting on the frozen loop clock until the test
+    times out. Pacing against the real limits is tested where time runs
+    (tests/test_api.py).
+    """
+    if "freezer" in request.fixturenames and "emulator" in request.fixturenames:
+        emulator: EmulatorProcess = request.getfixturevalue("emulator")
+        emulator.admin("POST", "config", {"tps_limits": False})
+
+
 def entry_data(emulator: EmulatorProcess) -> dict[str, Any]:
     """Config entry data for the emulator's keys."""
     return {

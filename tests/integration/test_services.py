@@ -472,6 +472,7 @@ async def test_throttling_survived(
         ("ClientLimitExceededException", "throttled"),
         ("InternalFailure", "service_failed"),
         ("UnrecognizedClientException", "auth_failed"),
+        ("InvalidSignatureException", "clock_skew"),
         ("NotAuthorizedException", "permission_denied"),
         ("NoDataRetentionException", "action_no_data_retention"),
         ("ResourceNotFoundException", "action_stream_not_found"),
@@ -489,6 +490,8 @@ async def test_api_failures_are_translated(
     fault: dict[str, Any] = {"operation": "ListFragments", "count": -1, "error": error}
     if error == "InternalFailure":
         fault["status"] = 500
+    if key == "clock_skew":  # AWS's answer to a request signed an hour off
+        fault["message"] = "Signature expired: 20261201T010000Z is now earlier"
     await admin(hass, emulator, "POST", "faults", fault)
     with pytest.raises(HomeAssistantError) as err:
         await _call(hass, "list_fragments", {"duration": 60})
