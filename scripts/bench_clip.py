@@ -86,12 +86,16 @@ async def _integration(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     part = folder.new_part(out.name)
     downloaded = 0
     for piece, clip in zip(pieces, parts, strict=True):
-        downloaded += await client.get_clip_to_file(arn, clip.start, clip.end, piece)
+        downloaded += await client.get_clip_to_file(
+            arn, clip.start, clip.end, piece.path
+        )
     download_s = time.perf_counter() - began
     loop = asyncio.get_running_loop()
-    media_s = await loop.run_in_executor(None, join_mp4, pieces, part)
+    media_s = await loop.run_in_executor(
+        None, join_mp4, [piece.path for piece in pieces], part.path
+    )
     size = folder.publish(part, out.name, overwrite=True)
-    folder.close(*pieces)
+    folder.close()
     await client.close()
     return {
         "calls": len(parts),

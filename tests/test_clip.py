@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -176,7 +177,7 @@ def test_folder_publish_never_touches_an_existing_file(tmp_path: Path) -> None:
     assert folder.publish(part, "clip.mp4", overwrite=True) == 3
     assert (tmp_path / "a" / "clip.mp4").read_bytes() == b"new"
     assert folder.publish(other, "empty.mp4", overwrite=False) == 0
-    folder.close(part, other)
+    folder.close()
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
         "clip.mp4",
         "clip.mp4.part",
@@ -220,7 +221,7 @@ def test_folder_publish_without_hard_links(
     monkeypatch.setattr(os, "replace", no_link)
     with pytest.raises(PermissionError):
         folder.publish(late, "other.mp4", overwrite=False)
-    folder.close(late)
+    folder.close()
     assert (tmp_path / "clip.mp4").read_bytes() == b"data"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
@@ -255,12 +256,12 @@ def test_folder_swapped_for_a_symlink(tmp_path: Path) -> None:
     (allowed / "clips").symlink_to(outside)
     part = folder.new_part("clip.mp4")
     # Code that opens the part by name (boto, FFmpeg) reaches the checked folder.
-    part.write_bytes(b"new")
+    part.path.write_bytes(b"new")
     assert [p.name for p in (allowed / "moved").iterdir()] == [part.name]
     for overwrite in (False, True):
         with pytest.raises(FolderChangedError):
             folder.publish(part, "clip.mp4", overwrite=overwrite)
-    folder.close(part)
+    folder.close()
     assert list((allowed / "moved").iterdir()) == []
     assert [p.name for p in outside.iterdir()] == ["clip.mp4"]
     assert (outside / "clip.mp4").read_bytes() == b"outside"
@@ -273,7 +274,7 @@ def test_folder_removed_while_in_use(tmp_path: Path) -> None:
     (tmp_path / "gone").rmdir()
     with pytest.raises(FolderChangedError):
         folder.publish(part, "x.jpg", overwrite=True)
-    folder.close(part)
+    folder.close()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -314,7 +315,7 @@ def test_folder_without_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(clip, "_FD_PATHS", tmp_path / "no-proc")
     folder = Folder.open(tmp_path / "a", _allowed_under(tmp_path))
     part = folder.write_part("x.jpg", b"jpeg")
-    assert part.parent == tmp_path / "a"
+    assert part.path.parent == tmp_path / "a"
     assert folder.publish(part, "x.jpg", overwrite=False) == 4
     folder.close()
 
@@ -442,3 +443,43 @@ def test_join_mp4_reports_unreadable_media_as_value_error(tmp_path: Path) -> Non
     (tmp_path / "a.mp4").write_bytes(b"not an mp4 at all" * 64)
     with pytest.raises(ValueError, match="Cannot join"):
         join_mp4([tmp_path / "a.mp4"], tmp_path / "out.mp4")
+
+
+def test_folder_failed_write_leaves_no_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A still that cannot be written (disk full) leaves no part behind.
+
+    Mocked: a full disk; the write fails as it would.
+    """
+    folder = Folder.open(tmp_path, _allowed_under(tmp_path))
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", full)
+    with pytest.raises(OSError, match="No space"):
+        folder.write_part("x.jpg", b"jpeg")
+    folder.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_folder_dropped_without_close(tmp_path: Path) -> None:
+    """A folder nobody closes (its action was cancelled) cleans up when dropped."""
+    descriptors = len(os.listdir("/proc/self/fd"))
+    folder = Folder.open(tmp_path / "a", _allowed_under(tmp_path))
+    folder.new_part("clip.mp4")
+    folder.write_part("x.jpg", b"jpeg")
+    del folder
+    gc.collect()
+    assert list((tmp_path / "a").iterdir()) == []
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+
+
+def test_folder_makes_no_part_once_closed(tmp_path: Path) -> None:
+    """A part asked for after the action ended (cancelled) is refused."""
+    folder = Folder.open(tmp_path, _allowed_under(tmp_path))
+    folder.close()
+    with pytest.raises(FolderChangedError):
+        folder.new_part("clip.mp4")
+    assert list(tmp_path.iterdir()) == []

@@ -217,3 +217,46 @@ def test_platforms_take_config_entry_callback() -> None:
         assert hints["async_add_entities"] is AddConfigEntryEntitiesCallback, (
             module.__name__
         )
+
+
+def _strings() -> dict[str, typing.Any]:
+    loaded: dict[str, typing.Any] = json.loads(
+        (INTEGRATION / "strings.json").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+def _texts(node: object) -> typing.Iterator[str]:
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _texts(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_translations_as_hassfest_wants_them() -> None:
+    """English = strings.json; every action field and select option translated.
+
+    Option values with a translation key must be lowercase translation keys,
+    and no text may hold HTML (hassfest refuses both).
+    """
+    strings = _strings()
+    english = json.loads(
+        (INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8")
+    )
+    assert english == strings
+    assert not [text for text in _texts(strings) if "<" in text or ">" in text]
+    services = load_yaml_dict(str(INTEGRATION / "services.yaml"))
+    assert set(services) == set(strings["services"])
+    for service, spec in services.items():
+        fields = spec.get("fields", {})
+        assert set(fields) == set(strings["services"][service]["fields"]), service
+        for field in fields.values():
+            select = (field.get("selector") or {}).get("select")
+            if not select or "translation_key" not in select:
+                continue
+            options = strings["selector"][select["translation_key"]]["options"]
+            assert set(select["options"]) == set(options)
+            assert all(key == key.lower() for key in options)
+    for key, selector in strings["selector"].items():
+        assert all(option == option.lower() for option in selector["options"]), key

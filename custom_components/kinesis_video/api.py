@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import random
 import re
@@ -446,7 +447,10 @@ def _payload_to_file(
                 file.write(chunk)
                 result["BytesWritten"] += len(chunk)
         if abort.is_set():
-            path.unlink(missing_ok=True)
+            # A part reached through /proc/self/fd cannot be unlinked by that
+            # path; its folder deletes it by name.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     finally:
         payload.close()
     return result

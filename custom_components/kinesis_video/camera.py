@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from aiohttp import ClientError, ClientTimeout
 from homeassistant.components.camera import Camera, CameraEntityFeature
@@ -230,7 +231,7 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             # watched, and Home Assistant does not ask for a new source.
             session = self._session
             if (session is None or self._expiring(session)) and (
-                fresh := await self._async_new_session()
+                fresh := await self._async_shared_session()
             ) is not None:
                 stream.update_source(fresh.url)
         if stream is not None and self._cancel_watchdog is None:
@@ -293,11 +294,17 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
                 f"{self.entity_id} still",
                 eager_start=False,  # registered before it can finish
             )
+            # Forgotten when done, even if cancelled before it ever ran.
+            task.add_done_callback(partial(self._still_done, size))
         # Shielded: a requester that leaves does not cancel the others' still.
         image = await asyncio.shield(task)
         if image is None and cached is not None:
             return cached[1]  # the last good one, rather than none
         return image
+
+    def _still_done(self, size: _Size, task: asyncio.Task[bytes | None]) -> None:
+        if self._still_tasks.get(size) is task:
+            del self._still_tasks[size]
 
     async def _async_fetch_still(self, size: _Size) -> bytes | None:
         """GetImages at ``size`` into the cache (least recently used size out)."""
@@ -308,8 +315,6 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         except KinesisVideoError as err:
             _LOGGER.debug("No still for %s: %s", self.stream_name, err)
             return None
-        finally:
-            del self._still_tasks[size]
         if image is not None:
             self._stills[size] = (time.monotonic(), image)
             self._stills.move_to_end(size)

@@ -12,6 +12,8 @@ import os
 import re
 import secrets
 import string
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +37,7 @@ PART_SUFFIX: Final = ".part"
 # may have 255 bytes; the random tail needs room).
 _PART_NAME_KEEP: Final = 120
 _FIELDS: Final = ("stream", "start")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 
 type NameProblem = Literal["template", "control", "empty"]
@@ -211,6 +213,10 @@ def render_name(template: str, *, stream: str, start: datetime) -> str:
         raise InvalidNameError("template", f"Cannot fill the template: {err}") from err
     if _CONTROL.search(rendered):
         raise InvalidNameError("control", "Control character in the file name")
+    try:
+        rendered.encode()
+    except UnicodeEncodeError as err:  # a lone surrogate, from YAML
+        raise InvalidNameError("control", f"Not a character: {err}") from err
     if not rendered.strip() or not PurePath(rendered).name.strip():
         raise InvalidNameError("empty", "Empty file name")
     return rendered
@@ -229,29 +235,56 @@ class FolderChangedError(OSError):
     """The folder was moved or replaced (by a symlink, say) while in use."""
 
 
-# Where a process sees its open descriptors as paths (Linux). A path through
-# the folder's descriptor reaches the folder it opened, whatever its name now
-# leads to, so code that opens files by name (boto downloads, FFmpeg) cannot
-# be redirected. Elsewhere the folder's real path is used.
+# Where a process sees its open descriptors as paths (Linux). Opening
+# /proc/self/fd/N reaches the very file descriptor N was opened on, whatever
+# its name now leads to, so code that opens files by name (boto downloads,
+# FFmpeg) cannot be redirected by a symlink put in its place. Elsewhere parts
+# are reached through the folder's real path.
 _FD_PATHS: Final = Path("/proc/self/fd")
 
 
-class Folder:
-    """A folder checked once, then written only through its descriptor.
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A part file: its ``name`` in the folder, and the ``path`` to open it by."""
 
-    Part files get a random name of their own, created exclusively, so two
-    writers (or a user's ``name.part``) never share one; publishing is an
-    atomic link or rename inside the same descriptor. Swapping the folder, or
-    one of its parents, for a symlink after the check cannot redirect a write:
-    the files stay in the folder that was checked, and publishing fails with
-    FolderChangedError. Every method blocks: run them in an executor.
+    name: str
+    path: Path
+
+
+def _discard(folder_fd: int, parts: dict[str, int]) -> None:
+    """Delete unpublished parts and close every descriptor (once)."""
+    for name, part_fd in parts.items():
+        with contextlib.suppress(OSError):  # best effort: keep the first error
+            os.unlink(name, dir_fd=folder_fd)
+        with contextlib.suppress(OSError):
+            os.close(part_fd)
+    parts.clear()
+    with contextlib.suppress(OSError):
+        os.close(folder_fd)
+
+
+class Folder:
+    """A folder checked once, then written only through descriptors.
+
+    Part files get a random name of their own, created exclusively and kept
+    open, so two writers (or a user's ``name.part``) never share one, and a
+    part swapped for a symlink is never written through. Publishing is an
+    atomic link or rename inside the folder's descriptor, after checking the
+    name still holds the part. Swapping the folder, or one of its parents, for
+    a symlink after the check cannot redirect a write: publishing fails with
+    FolderChangedError. Unpublished parts are deleted on ``close`` (or when the
+    folder is dropped, e.g. by a cancelled action). Every method blocks: run
+    them in an executor.
     """
 
     def __init__(self, path: Path, fd: int) -> None:
         """Use ``open``."""
         self.path = path
         self._fd = fd
-        self._pinned = _FD_PATHS / str(fd) if _FD_PATHS.is_dir() else path
+        self._parts: dict[str, int] = {}  # unpublished part name -> its descriptor
+        self._lock = threading.Lock()  # parts may be made in several threads
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _discard, fd, self._parts)
 
     @classmethod
     def open(cls, path: Path, allowed: Callable[[str], bool]) -> Folder:
@@ -291,23 +324,28 @@ class Folder:
             return False
         return True
 
-    def new_part(self, name: str) -> Path:
-        """Create an empty part file for ``name``; a path that reaches it."""
+    def new_part(self, name: str) -> Part:
+        """Create an empty part file for ``name``, kept open until published."""
         kept = name.encode()[:_PART_NAME_KEEP].decode(errors="ignore")
         part = f"{kept}.{secrets.token_hex(6)}{PART_SUFFIX}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
-        os.close(os.open(part, flags, 0o666, dir_fd=self._fd))
-        return self._pinned / part
+        with self._lock:
+            if self._closed:  # the action ended (cancelled) while this waited
+                raise FolderChangedError(str(self.path))
+            part_fd = os.open(part, flags, 0o666, dir_fd=self._fd)
+            self._parts[part] = part_fd
+        if _FD_PATHS.is_dir():
+            return Part(part, _FD_PATHS / str(part_fd))
+        return Part(part, self.path / part)
 
-    def write_part(self, name: str, data: bytes) -> Path:
+    def write_part(self, name: str, data: bytes) -> Part:
         """A new part file for ``name`` holding ``data``."""
         part = self.new_part(name)
-        flags = os.O_WRONLY | os.O_NOFOLLOW | _CLOEXEC
-        with os.fdopen(os.open(part.name, flags, dir_fd=self._fd), "wb") as file:
+        with os.fdopen(os.dup(self._parts[part.name]), "wb") as file:
             file.write(data)
         return part
 
-    def publish(self, part: Path, name: str, *, overwrite: bool) -> int:
+    def publish(self, part: Part, name: str, *, overwrite: bool) -> int:
         """Move a finished part onto ``name`` atomically; its size.
 
         Without ``overwrite`` a hard link makes the step fail if ``name``
@@ -317,12 +355,28 @@ class Folder:
         """
         self.check()
         fd = self._fd
-        size = os.stat(part.name, dir_fd=fd, follow_symlinks=False).st_size
+        part_fd = self._parts[part.name]
+        try:
+            held = os.stat(part.name, dir_fd=fd, follow_symlinks=False)
+        except OSError as err:
+            raise FolderChangedError(str(self.path / part.name)) from err
+        opened = os.fstat(part_fd)
+        if not os.path.samestat(held, opened):  # the part's name was replaced
+            raise FolderChangedError(str(self.path / part.name))
         if overwrite:
             os.replace(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
-            return size
+        else:
+            self._publish_new(part.name, name)
+        with self._lock:
+            del self._parts[part.name]
+        os.close(part_fd)
+        return opened.st_size
+
+    def _publish_new(self, part: str, name: str) -> None:
+        """Publish ``part`` as ``name``, which must not exist."""
+        fd = self._fd
         try:
-            os.link(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            os.link(part, name, src_dir_fd=fd, dst_dir_fd=fd)
         except FileExistsError:
             raise
         except OSError:  # a file system without hard links (FAT, some shares)
@@ -330,13 +384,12 @@ class Folder:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
             os.close(os.open(name, flags, 0o666, dir_fd=fd))
             try:
-                os.replace(part.name, name, src_dir_fd=fd, dst_dir_fd=fd)
+                os.replace(part, name, src_dir_fd=fd, dst_dir_fd=fd)
             except BaseException:
                 self.remove(name)  # the empty claim, not someone's file
                 raise
-            return size
-        os.unlink(part.name, dir_fd=fd)
-        return size
+            return
+        os.unlink(part, dir_fd=fd)
 
     def remove(self, *names: str) -> None:
         """Delete files of the folder that may or may not exist."""
@@ -344,10 +397,11 @@ class Folder:
             with contextlib.suppress(OSError):  # best effort: keep the first error
                 os.unlink(name, dir_fd=self._fd)
 
-    def close(self, *parts: Path) -> None:
-        """Delete ``parts`` left over, then let the folder go."""
-        self.remove(*(part.name for part in parts))
-        os.close(self._fd)
+    def close(self) -> None:
+        """Delete the parts not published, then let the folder go."""
+        with self._lock:
+            self._closed = True
+            self._finalizer()
 
 
 def _add_stream_like(container: OutputContainer, template: Stream) -> Stream:

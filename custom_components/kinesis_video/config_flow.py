@@ -98,10 +98,22 @@ KVS_REGIONS = [
 # Cloud instance metadata services are never an endpoint. Link-local addresses
 # (EC2's and ECS's 169.254.169.254 and 169.254.170.2 among them) are refused as
 # a whole; EC2's IPv6 address is not link-local.
-_METADATA_ADDRESSES = frozenset([ipaddress.ip_address("fd00:ec2::254")])
-_METADATA_HOSTS = frozenset(
-    ["instance-data", "instance-data.ec2.internal", "metadata.google.internal"]
+_METADATA_ADDRESSES = frozenset(
+    [
+        ipaddress.ip_address("fd00:ec2::254"),  # EC2 over IPv6
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    ]
 )
+_METADATA_HOSTS = frozenset(
+    [
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata",
+        "metadata.google.internal",
+    ]
+)
+# IPv6 prefix that carries an IPv4 address through NAT64 (RFC 6052).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # KinesisVideoError.code -> form error; any other failure is cannot_connect.
 _FORM_ERRORS = {
     "authentication": "invalid_auth",
@@ -185,6 +197,7 @@ def _endpoint_error(url: str) -> str | None:
     ):
         return "invalid_endpoint"
     host = parts.hostname.rstrip(".")  # lower case, without IPv6 brackets
+    host = host.partition("%")[0]  # an IPv6 zone (fe80::1%eth0) changes nothing
     if host in _METADATA_HOSTS:
         return "endpoint_not_allowed"
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -198,6 +211,8 @@ def _endpoint_error(url: str) -> str | None:
             return None  # a host name
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    elif isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+        address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address.is_link_local or address in _METADATA_ADDRESSES:
         return "endpoint_not_allowed"
     return None

@@ -49,6 +49,7 @@ from .clip import (
     FolderChangedError,
     Gap,
     InvalidNameError,
+    Part,
     PathNotAllowedError,
     find_gaps,
     fragment_end,
@@ -112,6 +113,7 @@ DEFAULT_LIST_LIMIT: Final = 1000
 MEDIA_FOLDER: Final = "kinesis_video"
 # Local time with its UTC offset: the hour repeated when clocks go back gets
 # names of its own. No colons, which Windows shares refuse.
+NAME_MAX_BYTES: Final = 255
 DEFAULT_CLIP_NAME: Final = (
     MEDIA_FOLDER + "/{stream}/{stream}_{start:%Y%m%d_%H%M%S%z}.mp4"
 )
@@ -301,7 +303,11 @@ async def _targets(hass: HomeAssistant, call: ServiceCall) -> list[_Target]:
             else None
         )
         if config_entry is None or config_entry.state is not ConfigEntryState.LOADED:
-            raise _invalid("entry_not_loaded", entity_id=entity_id)
+            if entity_id in named:
+                raise _invalid("entry_not_loaded", entity_id=entity_id)
+            # As Home Assistant's entity actions do: a camera an area or device
+            # reaches is skipped while it cannot work.
+            continue
         targets.append(
             _Target(
                 entity_id=entity_id,
@@ -400,6 +406,9 @@ def _check_path(hass: HomeAssistant, rendered: str) -> Path:
     if has_parent_reference(rendered):
         raise _invalid("invalid_path", path=rendered)
     path = Path(rendered)
+    # File systems allow 255 bytes per name: refuse longer ones as bad input.
+    if any(len(part.encode()) > NAME_MAX_BYTES for part in path.parts):
+        raise _invalid("name_too_long", limit=str(NAME_MAX_BYTES))
     if not path.is_absolute():
         path = media_folder(hass)[1] / path
     return path
@@ -426,9 +435,9 @@ def _open_folder(hass: HomeAssistant, folder: Path, checked: Path) -> Folder:
     before anything is created; the folder's real path is checked again once
     it is open, and every write goes through that open folder.
     """
-    if not hass.config.is_allowed_path(str(checked.resolve())):
-        raise _invalid("path_not_allowed", path=str(checked))
     try:
+        if not hass.config.is_allowed_path(str(checked.resolve())):
+            raise _invalid("path_not_allowed", path=str(checked))
         return Folder.open(folder, hass.config.is_allowed_path)
     except PathNotAllowedError as err:
         raise _invalid("path_not_allowed", path=str(checked)) from err
@@ -441,7 +450,12 @@ def _open_folder(hass: HomeAssistant, folder: Path, checked: Path) -> Folder:
 def _open_target(hass: HomeAssistant, path: Path, overwrite: bool) -> Folder:
     """The open folder of ``path``; refused if the file exists and must stay."""
     folder = _open_folder(hass, path.parent, path)
-    if not overwrite and folder.exists(path.name):
+    try:
+        exists = folder.exists(path.name)
+    except OSError as err:
+        folder.close()
+        raise _failed("write_failed", path=str(path), error=str(err)) from err
+    if exists and not overwrite:
         folder.close()
         raise _invalid("file_exists", path=str(folder.path / path.name))
     return folder
@@ -470,7 +484,7 @@ async def _save_clip(
     folder = await hass.async_add_executor_job(_open_target, hass, path, overwrite)
     path = folder.path / path.name
     client = target.client
-    pieces: list[Path] = []
+    pieces: list[Part] = []
     try:
         fragments, _ = await client.list_fragments(
             target.arn, start, end, timestamp_type=timestamp_type
@@ -484,7 +498,7 @@ async def _save_clip(
                 target.arn,
                 clip.start,
                 clip.end,
-                pieces[-1],
+                pieces[-1].path,
                 timestamp_type=timestamp_type,
             )
         output = pieces[0]
@@ -492,7 +506,9 @@ async def _save_clip(
             output = await hass.async_add_executor_job(folder.new_part, path.name)
             joined = pieces.copy()
             pieces.append(output)
-            await hass.async_add_executor_job(join_mp4, joined, output)
+            await hass.async_add_executor_job(
+                join_mp4, [piece.path for piece in joined], output.path
+            )
         size = await hass.async_add_executor_job(
             partial(folder.publish, output, path.name, overwrite=overwrite)
         )
@@ -503,7 +519,7 @@ async def _save_clip(
     except ValueError as err:  # media PyAV could not join
         raise _failed("write_failed", path=str(path), error=str(err)) from err
     finally:
-        await hass.async_add_executor_job(folder.close, *pieces)
+        await hass.async_add_executor_job(folder.close)
     covered_start = fragment_time(fragments[0], timestamp_type)
     covered_end = fragment_end(fragments[-1], timestamp_type)
     result: dict[str, Any] = {
@@ -662,11 +678,11 @@ async def _save_fragments(
     path = _check_path(hass, rendered)
     folder = await hass.async_add_executor_job(_open_target, hass, path, overwrite)
     path = folder.path / path.name
-    parts: list[Path] = []
+    parts: list[Part] = []
     try:
         parts.append(await hass.async_add_executor_job(folder.new_part, path.name))
         await target.client.get_media_for_fragments_to_file(
-            target.arn, numbers, parts[0]
+            target.arn, numbers, parts[0].path
         )
         size = await hass.async_add_executor_job(
             partial(folder.publish, parts[0], path.name, overwrite=overwrite)
@@ -678,7 +694,7 @@ async def _save_fragments(
     except OSError as err:
         raise _write_error(err, path) from err
     finally:
-        await hass.async_add_executor_job(folder.close, *parts)
+        await hass.async_add_executor_job(folder.close)
     return {"path": str(path), "size": size, "fragments": len(numbers)}
 
 
@@ -696,7 +712,7 @@ def _stage_images(
     folder: Folder,
     names_and_data: list[tuple[str, bytes]],
     overwrite: bool,
-    staged: list[tuple[Path, str]],
+    staged: list[tuple[Part, str]],
 ) -> None:
     """Write stills as part files (executor), adding (part, name) to ``staged``."""
     for name, data in names_and_data:
@@ -706,7 +722,7 @@ def _stage_images(
 
 
 def _publish_images(
-    folder: Folder, staged: list[tuple[Path, str]], overwrite: bool
+    folder: Folder, staged: list[tuple[Part, str]], overwrite: bool
 ) -> list[str]:
     """Move every staged still into place once all windows succeeded."""
     published: list[str] = []
@@ -741,7 +757,7 @@ async def _save_images(
     # Windows of whole sampling steps, so the samples keep one rhythm.
     step = interval * (IMAGES_WINDOW // interval)
     # All or nothing: parts left by a failure are removed, no file replaced.
-    staged: list[tuple[Path, str]] = []
+    staged: list[tuple[Part, str]] = []
     no_media: list[str | None] = []
     errors: list[dict[str, Any]] = []
     window = start
@@ -791,7 +807,7 @@ async def _save_images(
     except OSError as err:
         raise _failed("write_failed", path=str(folder.path), error=str(err)) from err
     finally:
-        await hass.async_add_executor_job(folder.close, *(part for part, _ in staged))
+        await hass.async_add_executor_job(folder.close)
     if not files:
         raise _failed("no_media", stream=target.stream)
     return {

@@ -516,6 +516,50 @@ async def test_nobody_watching_costs_no_live_video(
     )
 
 
+async def test_returning_viewers_of_a_refused_key_share_one_call(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """20 viewers back at a kept stream while the key is refused: one call."""
+    assert await async_setup_component(hass, "stream", {})
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    stream = await camera.async_create_stream()
+    assert stream is not None
+    camera._session = None  # let go while nobody watched
+    await emulator_key(hass, emulator, denied=["GetHLSStreamingSessionURL"])
+    await admin(hass, emulator, "DELETE", "calls")
+    streams = await asyncio.gather(*(camera.async_create_stream() for _ in range(20)))
+    assert all(s is stream for s in streams)
+    log = await hass.async_add_executor_job(emulator.calls)
+    assert len([c for c in log["calls"] if c["status"] != 200]) == 1
+    warnings = [
+        r
+        for r in caplog.records
+        if r.name.endswith(".camera") and r.levelno == logging.WARNING
+    ]
+    assert len(warnings) == 1
+
+
+async def test_still_cancelled_before_it_ran(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A still request cancelled before it started (shutdown) blocks nothing."""
+    await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
+    # Started eagerly: it registers the shared fetch, which has not run yet.
+    first = hass.async_create_task(camera.async_camera_image(320), eager_start=True)
+    camera._still_tasks[(320, None)].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert camera._still_tasks == {}
+    image = await camera.async_camera_image(320)
+    assert image is not None
+    assert image.startswith(b"\xff\xd8")
+
+
 async def test_remove_device_only_when_unconfigured(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:

@@ -819,6 +819,11 @@ async def test_endpoint_that_is_not_a_plain_url(
         "http://instance-data",
         "http://Instance-Data.ec2.internal.",
         "http://metadata.google.internal",
+        "http://metadata",  # GCE's short name
+        "http://[fd00:ec2::254%25eth0]",  # with an IPv6 zone
+        "http://[fe80::1%eth0]",
+        "http://[64:ff9b::a9fe:a9fe]",  # 169.254.169.254 through NAT64
+        "http://100.100.100.200",  # Alibaba Cloud's metadata service
     ],
 )
 async def test_endpoint_of_the_instance_metadata_service(

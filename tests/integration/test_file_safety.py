@@ -238,6 +238,78 @@ async def test_folder_swapped_while_saving_images(
     assert list((tmp_path / "stills-moved").iterdir()) == []
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+async def test_part_swapped_for_a_symlink_while_saving_clip(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    loaded: int,
+    tmp_path: Path,
+    overwrite: bool,
+) -> None:
+    """Someone who may write in the folder swaps the part for a symlink.
+
+    The download still lands in the part that was created (it is reached
+    through its open descriptor), nothing outside is written, and the swapped
+    name is not published. Mocked: the swap has to land between the part's
+    creation and the download; the download is wrapped to swap first.
+    """
+    outside = tmp_path / "outside.yaml"
+    outside.write_bytes(b"secret: keep me")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    client = _client(hass)
+    real = client.get_clip_to_file
+
+    def swap() -> None:
+        (part,) = folder.glob("*.part")
+        part.unlink()
+        part.symlink_to(outside)
+
+    async def swap_then_download(*args: Any, **kwargs: Any) -> int:
+        await hass.async_add_executor_job(swap)
+        return int(await real(*args, **kwargs))
+
+    with (
+        patch.object(client, "get_clip_to_file", swap_then_download),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await _call(
+            hass,
+            "save_clip",
+            {
+                "start": _at(loaded - 30),
+                "duration": 10,
+                "filename": str(folder / "c.mp4"),
+                "overwrite": overwrite,
+            },
+        )
+    assert err.value.translation_key == "folder_changed"
+    assert outside.read_bytes() == b"secret: keep me"
+    assert list(folder.iterdir()) == []
+
+
+async def test_refused_and_failed_saves_leave_no_descriptor_open(
+    hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
+) -> None:
+    """Long names, existing files and API failures close what they opened."""
+    (tmp_path / "c.mp4").write_bytes(b"old")
+    await _call(hass, "list_fragments", {"duration": 4})  # clients, pools ready
+    before = _open_fds()
+    for data in (
+        {"filename": str(tmp_path / ("x" * 300 + ".mp4"))},
+        {"filename": str(tmp_path / "c.mp4")},
+        {"filename": str(tmp_path / "new.mp4"), "start": _at(loaded + 3600)},
+    ):
+        with pytest.raises(HomeAssistantError):
+            await _call(hass, "save_clip", {"duration": 10, **data})
+    assert _open_fds() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.mp4"]
+
+
 # -- names ----------------------------------------------------------------------
 
 
@@ -255,6 +327,9 @@ async def test_folder_swapped_while_saving_images(
         ("", "empty_filename"),
         ("   ", "empty_filename"),
         ("{stream}/..", "invalid_path"),
+        ("x\x85.mp4", "filename_control_character"),  # C1 control
+        ("x\ud800.mp4", "filename_control_character"),  # lone surrogate (YAML)
+        ("x" * 300 + ".mp4", "name_too_long"),
     ],
 )
 async def test_bad_names_touch_nothing(  # noqa: PLR0917 - fixtures and parameters

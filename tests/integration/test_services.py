@@ -370,12 +370,27 @@ async def test_device_and_area_targets(hass: HomeAssistant, loaded: int) -> None
 async def test_entry_not_loaded(
     hass: HomeAssistant, loaded: int, config_entry: MockConfigEntry
 ) -> None:
-    """An unloaded entry's cameras are refused with a translated error."""
+    """An unloaded entry's cameras: refused when named, skipped when reached.
+
+    As Home Assistant's entity actions do, a camera reached through its device
+    or area is left out while it cannot work (here: nothing else is left).
+    """
+    device_id = er.async_get(hass).async_get(CAMERA).device_id
     await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "list_fragments", {"duration": 60})
     assert err.value.translation_key == "entry_not_loaded"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "list_fragments",
+            {"duration": 60},
+            target={"device_id": device_id},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "no_target"
 
 
 async def test_save_clip_no_media(
