@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from aiohttp import ClientError, ClientTimeout
 from homeassistant.components.camera import Camera, CameraEntityFeature
@@ -90,8 +91,9 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self._cancel_watchdog: Callable[[], None] | None = None
         self._refreshing = False
         self._retry_delay = URL_RETRY_MIN
-        # One live URL request at a time, shared by every viewer asking for one.
-        self._session_task: asyncio.Task[SessionUrl | None] | None = None
+        # One live URL request at a time (the only key: None), shared by every
+        # viewer asking for one.
+        self._session_tasks: dict[None, asyncio.Task[SessionUrl | None]] = {}
         # After the key was refused: no new request before then, warned once.
         self._refused_until: datetime | None = None
         self._refused = False
@@ -117,19 +119,35 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         """
         if self._refused_until is not None and dt_util.utcnow() < self._refused_until:
             return None
-        if (task := self._session_task) is None:
-            task = self._session_task = self.hass.async_create_task(
-                self._async_new_session(),
-                f"{self.entity_id} live URL",
+        return await self._in_flight(
+            self._session_tasks, None, self._async_new_session, "live URL"
+        )
+
+    def _in_flight[K, T](
+        self,
+        tasks: dict[K, asyncio.Task[T]],
+        key: K,
+        request: Callable[[], Coroutine[Any, Any, T]],
+        name: str,
+    ) -> asyncio.Future[T]:
+        """The request for ``key`` in flight, else a new one: callers share it.
+
+        Shielded: a caller that leaves does not cancel it for the others. The
+        task is forgotten once done, even if cancelled before it ever ran.
+        """
+        if (task := tasks.get(key)) is None:
+            task = tasks[key] = self.hass.async_create_task(
+                request(),
+                f"{self.entity_id} {name}",
                 eager_start=False,  # registered before it can finish
             )
-            task.add_done_callback(self._session_done)
-        # Shielded: a viewer that leaves does not cancel the others' request.
-        return await asyncio.shield(task)
 
-    def _session_done(self, task: asyncio.Task[SessionUrl | None]) -> None:
-        if self._session_task is task:
-            self._session_task = None
+            def forget(done: asyncio.Task[T]) -> None:
+                if tasks.get(key) is done:
+                    del tasks[key]
+
+            task.add_done_callback(forget)
+        return asyncio.shield(task)
 
     def _expiring(self, session: SessionUrl) -> bool:
         return session.expires_at - URL_REFRESH_MARGIN <= dt_util.utcnow()
@@ -145,29 +163,24 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
                 container=options.get(CONF_HLS_CONTAINER, DEFAULT_HLS_CONTAINER),
             )
         except AuthenticationError:
-            if not self._refused:
-                _LOGGER.warning(
-                    "Credentials were refused for stream %s; re-authenticate",
-                    self.stream_name,
-                )
-            self._refused = True
+            self._back_off(
+                self._next_retry_delay(),
+                "Credentials were refused for stream %s; re-authenticate",
+                self.stream_name,
+            )
             self.coordinator.config_entry.async_start_reauth(self.hass)
             self._session = None
-            self._refused_until = dt_util.utcnow() + self._next_retry_delay()
             return None
         except KinesisVideoError as err:
             delay = self._next_retry_delay()
             if isinstance(err, PermissionDeniedError):
                 # The key works, its policy does not allow live view here.
-                if not self._refused:
-                    _LOGGER.warning(
-                        "No live view of %s: %s. Allow the action in the key's"
-                        " IAM policy",
-                        self.stream_name,
-                        err,
-                    )
-                self._refused = True
-                self._refused_until = dt_util.utcnow() + delay
+                self._back_off(
+                    delay,
+                    "No live view of %s: %s. Allow the action in the key's IAM policy",
+                    self.stream_name,
+                    err,
+                )
             else:
                 _LOGGER.debug("No live URL for %s: %s", self.stream_name, err)
             self._session = None
@@ -181,6 +194,13 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self._retry_delay = URL_RETRY_MIN
         self._schedule_refresh(session.expires_at - URL_REFRESH_MARGIN)
         return session
+
+    def _back_off(self, delay: timedelta, warning: str, *args: object) -> None:
+        """No live URL request for ``delay``; the warning only the first time."""
+        if not self._refused:
+            _LOGGER.warning(warning, *args)
+        self._refused = True
+        self._refused_until = dt_util.utcnow() + delay
 
     def _next_retry_delay(self) -> timedelta:
         delay = self._retry_delay
@@ -288,23 +308,12 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             self._stills.move_to_end(size)
             if time.monotonic() - cached[0] < STILL_CACHE_SECONDS:
                 return cached[1]
-        if (task := self._still_tasks.get(size)) is None:
-            task = self._still_tasks[size] = self.hass.async_create_task(
-                self._async_fetch_still(size),
-                f"{self.entity_id} still",
-                eager_start=False,  # registered before it can finish
-            )
-            # Forgotten when done, even if cancelled before it ever ran.
-            task.add_done_callback(partial(self._still_done, size))
-        # Shielded: a requester that leaves does not cancel the others' still.
-        image = await asyncio.shield(task)
+        image = await self._in_flight(
+            self._still_tasks, size, partial(self._async_fetch_still, size), "still"
+        )
         if image is None and cached is not None:
             return cached[1]  # the last good one, rather than none
         return image
-
-    def _still_done(self, size: _Size, task: asyncio.Task[bytes | None]) -> None:
-        if self._still_tasks.get(size) is task:
-            del self._still_tasks[size]
 
     async def _async_fetch_still(self, size: _Size) -> bytes | None:
         """GetImages at ``size`` into the cache (least recently used size out)."""

@@ -53,6 +53,27 @@ def retention_issue_id(entry_id: str, stream: str) -> str:
     return f"no_data_retention_{entry_id}_{stream}"
 
 
+def _update_error(
+    err: KinesisVideoError, failed_key: str
+) -> ConfigEntryAuthFailed | UpdateFailed:
+    """What a coordinator raises for an API failure.
+
+    A refused key asks for a new one; a wrong clock says so (new keys would not
+    help, so no reauth); anything else fails the update with ``failed_key``.
+    """
+    if isinstance(err, AuthenticationError):
+        return ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="auth_failed"
+        )
+    if isinstance(err, ClockSkewError):
+        return UpdateFailed(translation_domain=DOMAIN, translation_key="clock_skew")
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key=failed_key,
+        translation_placeholders={"error": str(err)},
+    )
+
+
 class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]]):
     """Polls the configured streams' status; ``None`` means the stream is gone."""
 
@@ -90,15 +111,6 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                 result[arn] = await self.client.describe_stream(arn)
             except StreamNotFoundError:
                 result[arn] = None
-            except AuthenticationError as err:
-                raise ConfigEntryAuthFailed(
-                    translation_domain=DOMAIN, translation_key="auth_failed"
-                ) from err
-            except ClockSkewError as err:
-                # Our clock is off: a new key would not help, so no reauth.
-                raise UpdateFailed(
-                    translation_domain=DOMAIN, translation_key="clock_skew"
-                ) from err
             except PermissionDeniedError as err:
                 # The key works but its policy lacks DescribeStream: new keys
                 # would not help, so no re-authentication (it would loop).
@@ -108,11 +120,7 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
                     translation_placeholders={"error": str(err)},
                 ) from err
             except KinesisVideoError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="update_failed",
-                    translation_placeholders={"error": str(err)},
-                ) from err
+                raise _update_error(err, "update_failed") from err
         self._update_retention_issues(result)
         self._log_changes(result)
         return result
@@ -206,20 +214,8 @@ class StreamHealthCoordinator(DataUpdateCoordinator[StreamHealth]):
             # the status poll see it now rather than in up to 5 minutes.
             await self.status.async_request_refresh()
             return StreamHealth(receiving=False, last_fragment=previous)
-        except AuthenticationError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="auth_failed"
-            ) from err
-        except ClockSkewError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN, translation_key="clock_skew"
-            ) from err
         except KinesisVideoError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="health_update_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise _update_error(err, "health_update_failed") from err
         if not fragments:
             return StreamHealth(receiving=False, last_fragment=previous)
         newest = fragments[-1]

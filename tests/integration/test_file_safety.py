@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -134,6 +136,43 @@ def _swap_for_symlink(folder: Path, outside: Path) -> None:
     folder.symlink_to(outside, target_is_directory=True)
 
 
+async def _save_clip_swapping(
+    hass: HomeAssistant,
+    loaded: int,
+    swap: Callable[[], None],
+    target: Path,
+    *,
+    overwrite: bool,
+) -> HomeAssistantError:
+    """save_clip to ``target`` with ``swap`` run just before the download; its error.
+
+    Mocked: a swap has to land between the check and the write, which cannot be
+    timed against the emulator; the download is wrapped to swap first.
+    """
+    client = _client(hass)
+    real = client.get_clip_to_file
+
+    async def swap_then_download(*args: Any, **kwargs: Any) -> int:
+        await hass.async_add_executor_job(swap)
+        return int(await real(*args, **kwargs))
+
+    with (
+        patch.object(client, "get_clip_to_file", swap_then_download),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await _call(
+            hass,
+            "save_clip",
+            {
+                "start": _at(loaded - 30),
+                "duration": 10,
+                "filename": str(target),
+                "overwrite": overwrite,
+            },
+        )
+    return err.value
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 async def test_folder_swapped_while_saving_clip(
     hass: HomeAssistant,
@@ -152,28 +191,14 @@ async def test_folder_swapped_while_saving_clip(
     (outside / "c.mp4").write_bytes(b"outside")
     folder = tmp_path / "clips"
     folder.mkdir()
-    client = _client(hass)
-    real = client.get_clip_to_file
-
-    async def swap_then_download(*args: Any, **kwargs: Any) -> int:
-        await hass.async_add_executor_job(_swap_for_symlink, folder, outside)
-        return int(await real(*args, **kwargs))
-
-    with (
-        patch.object(client, "get_clip_to_file", swap_then_download),
-        pytest.raises(HomeAssistantError) as err,
-    ):
-        await _call(
-            hass,
-            "save_clip",
-            {
-                "start": _at(loaded - 30),
-                "duration": 10,
-                "filename": str(folder / "c.mp4"),
-                "overwrite": overwrite,
-            },
-        )
-    assert err.value.translation_key == "folder_changed"
+    err = await _save_clip_swapping(
+        hass,
+        loaded,
+        partial(_swap_for_symlink, folder, outside),
+        folder / "c.mp4",
+        overwrite=overwrite,
+    )
+    assert err.translation_key == "folder_changed"
     assert sorted(p.name for p in outside.iterdir()) == ["c.mp4"]
     assert (outside / "c.mp4").read_bytes() == b"outside"
     assert list((tmp_path / "clips-moved").iterdir()) == []
@@ -261,33 +286,16 @@ async def test_part_swapped_for_a_symlink_while_saving_clip(
     outside.write_bytes(b"secret: keep me")
     folder = tmp_path / "clips"
     folder.mkdir()
-    client = _client(hass)
-    real = client.get_clip_to_file
 
     def swap() -> None:
         (part,) = folder.glob("*.part")
         part.unlink()
         part.symlink_to(outside)
 
-    async def swap_then_download(*args: Any, **kwargs: Any) -> int:
-        await hass.async_add_executor_job(swap)
-        return int(await real(*args, **kwargs))
-
-    with (
-        patch.object(client, "get_clip_to_file", swap_then_download),
-        pytest.raises(HomeAssistantError) as err,
-    ):
-        await _call(
-            hass,
-            "save_clip",
-            {
-                "start": _at(loaded - 30),
-                "duration": 10,
-                "filename": str(folder / "c.mp4"),
-                "overwrite": overwrite,
-            },
-        )
-    assert err.value.translation_key == "folder_changed"
+    err = await _save_clip_swapping(
+        hass, loaded, swap, folder / "c.mp4", overwrite=overwrite
+    )
+    assert err.translation_key == "folder_changed"
     assert outside.read_bytes() == b"secret: keep me"
     assert list(folder.iterdir()) == []
 
