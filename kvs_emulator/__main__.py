@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from .media import MediaConfig
-from .server import (
+from .emulator import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -23,8 +22,9 @@ from .server import (
     Emulator,
     EmulatorConfig,
     StreamSpec,
-    start_server,
 )
+from .media import MediaConfig
+from .server import start_server
 
 _LOGGER = logging.getLogger(__name__)
 

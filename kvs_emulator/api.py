@@ -8,14 +8,12 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from .emulator import Emulator
 from .errors import KvsError, invalid_argument, not_found
 from .sessions import Session, new_token
 from .streams import TIMESTAMP_KINDS, Fragment, Stream, TimestampKind
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 
 @dataclass
@@ -27,7 +25,7 @@ class Payload:
     length: int | None = None
 
 
-Handler = Callable[["Emulator", dict[str, Any]], Awaitable[dict[str, Any] | Payload]]
+Handler = Callable[[Emulator, dict[str, Any]], Awaitable[dict[str, Any] | Payload]]
 
 # Service limits (KVS developer guide).
 MAX_RANGE_MS: Final = 24 * 3_600_000

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Final
+
+from aiohttp import web
 
 # HTTP status of each error code, from the botocore service models.
 ERROR_STATUS: Final[dict[str, int]] = {
@@ -50,3 +53,34 @@ def invalid_argument(message: str) -> KvsError:
 def not_found(message: str) -> KvsError:
     """Shortcut for a missing stream or missing media."""
     return KvsError("ResourceNotFoundException", message)
+
+
+def error_response(error: KvsError) -> web.Response:
+    """An error exactly as AWS sends it, so botocore raises the same ClientError."""
+    return web.Response(
+        status=error.status,
+        headers={
+            "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/"
+            "com.amazon.kinesis.video.v20170930/",
+            "x-amzn-RequestId": "00000000-0000-4000-8000-000000000000",
+        },
+        content_type="application/json",
+        text=json.dumps({"message": error.message}),
+    )
+
+
+def unknown_operation_response() -> web.Response:
+    """What AWS answers on the wrong endpoint: an error inside an HTTP 200."""
+    return web.Response(
+        status=200,
+        headers={"x-amzn-ErrorType": "UnknownOperationException"},
+        content_type="application/json",
+        text=json.dumps(
+            {
+                "Output": {
+                    "__type": "com.amazon.coral.service#UnknownOperationException"
+                },
+                "Version": "1.0",
+            }
+        ),
+    )

@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from .errors import KvsError, not_found
+from .emulator import EMULATOR_KEY, Emulator
+from .errors import KvsError, error_response, not_found
 from .sessions import Session
 from .streams import Fragment, Stream
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 TRACK: Final = "TrackNumber=1"
 
@@ -199,104 +197,104 @@ def dash_manifest(emulator: Emulator, session: Session, stream: Stream) -> str:
     )
 
 
-def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the playback endpoints."""
+# URL path -> the operation it answers (and logs as).
+ROUTES: Final = {
+    "/hls/v1/getHLSMasterPlaylist.m3u8": "GetHLSMasterPlaylist",
+    "/hls/v1/getHLSMediaPlaylist.m3u8": "GetHLSMediaPlaylist",
+    "/hls/v1/getMP4InitFragment.mp4": "GetMP4InitFragment",
+    "/hls/v1/getMP4MediaFragment.mp4": "GetMP4MediaFragment",
+    "/hls/v1/getTSFragment.ts": "GetTSFragment",
+    "/dash/v1/getDASHManifest.mpd": "GetDASHManifest",
+    "/dash/v1/getMP4InitFragment.mp4": "GetMP4InitFragment",
+    "/dash/v1/getMP4MediaFragment.mp4": "GetMP4MediaFragment",
+}
 
-    async def serve(request: web.Request, operation: str) -> web.StreamResponse:
-        session: Session | None = None
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    """A playlist, manifest or segment of the session in the query string."""
+    emulator = request.app[EMULATOR_KEY]
+    operation = ROUTES[request.path]
+    session: Session | None = None
+    try:
+        session = emulator.sessions.get(
+            request.query.get("SessionToken"), emulator.clock.now_ms()
+        )
+        plan = emulator.faults.plan(operation, session.stream_name)
+        if plan.latency_s:
+            await asyncio.sleep(plan.latency_s)
+        if plan.error:
+            raise plan.error
         try:
-            session = emulator.sessions.get(
-                request.query.get("SessionToken"), emulator.clock.now_ms()
-            )
-            plan = emulator.faults.plan(operation, session.stream_name)
-            if plan.latency_s:
-                await asyncio.sleep(plan.latency_s)
-            if plan.error:
-                raise plan.error
-            try:
-                stream = emulator.streams.get(arn=session.stream_arn)
-            except KvsError as err:
-                raise not_found("The stream of this session no longer exists.") from err
-            response = await _answer(request, operation, session, stream)
-        except KvsError as error:
-            from .server import error_response  # noqa: PLC0415 - import cycle
-
-            emulator.record(
-                operation,
-                session.stream_name if session else None,
-                error.status,
-                error.code,
-            )
-            response = error_response(error)
-            response.headers.update(CORS_HEADERS)
-            return response
-        emulator.record(operation, stream.name, 200, None)
+            stream = emulator.streams.get(arn=session.stream_arn)
+        except KvsError as err:
+            raise not_found("The stream of this session no longer exists.") from err
+        response = await _answer(emulator, request, operation, session, stream)
+    except KvsError as error:
+        emulator.record(
+            operation,
+            session.stream_name if session else None,
+            error.status,
+            error.code,
+        )
+        response = error_response(error)
         response.headers.update(CORS_HEADERS)
         return response
+    emulator.record(operation, stream.name, 200, None)
+    response.headers.update(CORS_HEADERS)
+    return response
 
-    async def preflight(request: web.Request) -> web.Response:
-        """Answer a browser's CORS preflight (no session check, nothing logged)."""
-        headers = {
-            **CORS_HEADERS,
-            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
-            "Vary": "Access-Control-Request-Headers",
-        }
-        # Whatever the player wants to send (Range, mostly) is fine.
-        if requested := request.headers.get("Access-Control-Request-Headers"):
-            headers["Access-Control-Allow-Headers"] = requested
-        return web.Response(status=204, headers=headers)
 
-    async def _answer(
-        request: web.Request, operation: str, session: Session, stream: Stream
-    ) -> web.Response:
-        pool = emulator.pool
-        if operation == "GetHLSMasterPlaylist":
-            return _text(master_playlist(emulator, session), "application/x-mpegURL")
-        if operation == "GetHLSMediaPlaylist":
-            return _text(
-                media_playlist(emulator, session, stream), "application/x-mpegURL"
-            )
-        if operation == "GetDASHManifest":
-            return _text(
-                dash_manifest(emulator, session, stream), "application/dash+xml"
-            )
-        if operation == "GetMP4InitFragment":
-            return web.Response(body=pool.init_segment, content_type="video/mp4")
-        number = request.query.get("FragmentNumber", "")
-        index = stream.index_of_number(number)
-        if index is None or not stream.exists(index, emulator.clock.now_ms()):
-            raise not_found(f"Fragment {number} was not found.")
-        fragment = stream.fragment(index)
-        pool_index = pool.pool_index(fragment.producer_ms)
-        if operation == "GetTSFragment":
-            data = await asyncio.get_running_loop().run_in_executor(
-                None, pool.ts_segment, pool_index, fragment.producer_ms
-            )
-            return web.Response(body=data, content_type="video/mp2t")
-        data = pool.mp4_fragment(
-            pool_index, stream.sequence_of(index) + 1, fragment.producer_ms
-        )
-        return web.Response(body=data, content_type="video/mp4")
-
-    routes = {
-        "/hls/v1/getHLSMasterPlaylist.m3u8": "GetHLSMasterPlaylist",
-        "/hls/v1/getHLSMediaPlaylist.m3u8": "GetHLSMediaPlaylist",
-        "/hls/v1/getMP4InitFragment.mp4": "GetMP4InitFragment",
-        "/hls/v1/getMP4MediaFragment.mp4": "GetMP4MediaFragment",
-        "/hls/v1/getTSFragment.ts": "GetTSFragment",
-        "/dash/v1/getDASHManifest.mpd": "GetDASHManifest",
-        "/dash/v1/getMP4InitFragment.mp4": "GetMP4InitFragment",
-        "/dash/v1/getMP4MediaFragment.mp4": "GetMP4MediaFragment",
+async def preflight(request: web.Request) -> web.Response:
+    """Answer a browser's CORS preflight (no session check, nothing logged)."""
+    headers = {
+        **CORS_HEADERS,
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+        "Vary": "Access-Control-Request-Headers",
     }
-    for path, operation in routes.items():
+    # Whatever the player wants to send (Range, mostly) is fine.
+    if requested := request.headers.get("Access-Control-Request-Headers"):
+        headers["Access-Control-Allow-Headers"] = requested
+    return web.Response(status=204, headers=headers)
 
-        async def handler(
-            request: web.Request, operation: str = operation
-        ) -> web.StreamResponse:
-            return await serve(request, operation)
 
-        app.router.add_get(path, handler)
+async def _answer(
+    emulator: Emulator,
+    request: web.Request,
+    operation: str,
+    session: Session,
+    stream: Stream,
+) -> web.Response:
+    pool = emulator.pool
+    if operation == "GetHLSMasterPlaylist":
+        return _text(master_playlist(emulator, session), "application/x-mpegURL")
+    if operation == "GetHLSMediaPlaylist":
+        return _text(media_playlist(emulator, session, stream), "application/x-mpegURL")
+    if operation == "GetDASHManifest":
+        return _text(dash_manifest(emulator, session, stream), "application/dash+xml")
+    if operation == "GetMP4InitFragment":
+        return web.Response(body=pool.init_segment, content_type="video/mp4")
+    number = request.query.get("FragmentNumber", "")
+    index = stream.index_of_number(number)
+    if index is None or not stream.exists(index, emulator.clock.now_ms()):
+        raise not_found(f"Fragment {number} was not found.")
+    fragment = stream.fragment(index)
+    pool_index = pool.pool_index(fragment.producer_ms)
+    if operation == "GetTSFragment":
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, pool.ts_segment, pool_index, fragment.producer_ms
+        )
+        return web.Response(body=data, content_type="video/mp2t")
+    data = pool.mp4_fragment(
+        pool_index, stream.sequence_of(index) + 1, fragment.producer_ms
+    )
+    return web.Response(body=data, content_type="video/mp4")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the playback endpoints (the emulator is ``app[EMULATOR_KEY]``)."""
+    for path in ROUTES:
+        app.router.add_get(path, serve)
         app.router.add_route("OPTIONS", path, preflight)
 
 

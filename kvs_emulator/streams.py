@@ -11,8 +11,10 @@ jump the clock around.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +34,21 @@ STREAM_ARN = re.compile(
 FRAGMENT_PREFIX = "9134385233318"
 SERIAL_DIGITS = 5
 INDEX_DIGITS = 29
+# AWS ends an ARN with the creation time in ms: 13 digits. Ours are as many.
+ARN_SUFFIX_DIGITS = 13
+
+
+def arn_suffix(name: str, incarnation: int) -> str:
+    """The ARN's trailing number for the ``incarnation``-th stream named ``name``.
+
+    Derived from the name, not the clock, so an emulator started again with the
+    same streams hands out the same ARNs (a Home Assistant entry keeps working
+    across restarts). A name deleted and created again in the same process is a
+    new stream with a new ARN, as in AWS.
+    """
+    digest = hashlib.sha256(f"{name}/{incarnation}".encode()).digest()
+    low = 10 ** (ARN_SUFFIX_DIGITS - 1)
+    return str(low + int.from_bytes(digest[:8], "big") % (9 * low))
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +295,8 @@ class StreamRegistry:
         self.fragment_ms = fragment_ms
         self._streams: dict[str, Stream] = {}
         self._serials = itertools.count(1)
+        # How often each name was created since the start (or the last clear).
+        self._incarnations: Counter[str] = Counter()
 
     def __iter__(self) -> Iterator[Stream]:
         """Streams sorted by name."""
@@ -288,8 +307,9 @@ class StreamRegistry:
         return len(self._streams)
 
     def clear(self) -> None:
-        """Forget every stream."""
+        """Forget every stream: ARNs start over as in a new process."""
         self._streams.clear()
+        self._incarnations.clear()
 
     def create(
         self,
@@ -314,9 +334,12 @@ class StreamRegistry:
             )
         if retention_hours < 0:
             raise invalid_argument("DataRetentionInHours must be at least 0.")
+        incarnation = self._incarnations[name]
+        self._incarnations[name] += 1
+        suffix = arn_suffix(name, incarnation)
         stream = Stream(
             name=name,
-            arn=f"arn:aws:kinesisvideo:{self.region}:{self.account_id}:stream/{name}/{now_ms}",
+            arn=f"arn:aws:kinesisvideo:{self.region}:{self.account_id}:stream/{name}/{suffix}",
             serial=next(self._serials),
             created_ms=now_ms,
             fragment_ms=self.fragment_ms,

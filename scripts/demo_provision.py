@@ -11,9 +11,10 @@
     demo_provision.py provision --url URL --emulator-url URL --access-key K
                                 --secret-key S --region R [--pid PID]
         Wait for Home Assistant at URL, finish onboarding (or log in when that is
-        done), replace any kinesis_video config entry with a new one against the
-        emulator, and wait for its camera entities. Uses only Home Assistant's public
-        HTTP APIs, so it works across versions. Prints nothing secret.
+        done), keep the kinesis_video config entry of an earlier run (pointing it at
+        the emulator if its URL moved) or else make one, and wait for its camera
+        entities. Uses only Home Assistant's public HTTP APIs, so it works across
+        versions. Prints nothing secret.
 
     demo_provision.py token --url URL
         Log in as the demo user and print a short-lived access token (for curl).
@@ -367,12 +368,149 @@ def check_form(step: dict[str, Any], expected: str) -> None:
         raise DemoError(f"the {expected!r} step reported errors: {step['errors']}")
 
 
+def domain_entries(ha: HomeAssistant) -> list[dict[str, Any]]:
+    """The kinesis_video config entries (entry_id, title, state...)."""
+    entries = ha.call("GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
+    return [entry for entry in entries if entry.get("domain") == DOMAIN]
+
+
+def shown_values(step: dict[str, Any]) -> dict[str, Any]:
+    """What a form shows filled in: each field's default or suggested value."""
+    values: dict[str, Any] = {}
+    for field in step.get("data_schema", []):
+        description = field.get("description")
+        if "default" in field:
+            values[field.get("name")] = field["default"]
+        elif isinstance(description, dict) and "suggested_value" in description:
+            values[field.get("name")] = description["suggested_value"]
+    return values
+
+
+def emulator_arns(emulator_url: str) -> set[str]:
+    """The ARNs of the emulator's streams, from its unsigned admin API."""
+    url = f"{emulator_url.rstrip('/')}/_emulator/state"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        state = json.loads(resp.read())
+    return {stream["StreamARN"] for stream in state["streams"]}
+
+
+def point_at_emulator(
+    ha: HomeAssistant, entry: dict[str, Any], args: argparse.Namespace
+) -> bool:
+    """Make the entry use the emulator's URL, keys and region; whether it does.
+
+    The reconfigure form shows the stored key id, region and endpoint (never the
+    secret). Unchanged: nothing to do. Another port (4567 was taken): the form
+    updates the entry and keeps its options. Another region has other streams:
+    not this entry's, so False.
+    """
+    step = ha.call(
+        "POST",
+        "/api/config/config_entries/flow",
+        {
+            "handler": DOMAIN,
+            "entry_id": entry["entry_id"],
+            "show_advanced_options": False,
+        },
+    )
+    if step.get("type") != "form":
+        return False
+    flow = f"/api/config/config_entries/flow/{step['flow_id']}"
+    wanted = {
+        "access_key_id": args.access_key,
+        "region": args.region,
+        "endpoint_url": args.emulator_url,
+    }
+    shown = shown_values(step)
+    if step.get("step_id") != "reconfigure" or shown.get("region") != args.region:
+        ha.request("DELETE", flow)
+        return False
+    if all(shown.get(key) == value for key, value in wanted.items()):
+        ha.request("DELETE", flow)
+        return True
+    step = ha.call("POST", flow, {**wanted, "secret_access_key": args.secret_key})
+    if step.get("type") == "abort" and step.get("reason") == "reconfigure_successful":
+        log(f"pointed the {DOMAIN} entry at the emulator at {args.emulator_url}")
+        return True
+    if step.get("type") == "form":
+        ha.request("DELETE", flow)
+    log(f"could not point the {DOMAIN} entry at the emulator: {short(step)}")
+    return False
+
+
+def configured_streams(
+    ha: HomeAssistant, entry_id: str, timeout: float
+) -> list[str] | None:
+    """The entry's streams as its options form shows them, once it is loaded.
+
+    None when it does not load in time (its streams or keys do not work here).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = next(
+            (e.get("state") for e in domain_entries(ha) if e["entry_id"] == entry_id),
+            None,
+        )
+        if state is None or state in {"setup_error", "migration_error"}:
+            return None
+        if state == "loaded":
+            step = ha.call(
+                "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+            )
+            if step.get("type") == "form":
+                ha.request(
+                    "DELETE",
+                    f"/api/config/config_entries/options/flow/{step['flow_id']}",
+                )
+                return list(shown_values(step).get("streams") or [])
+            # "not_loaded": a reload (after reconfigure) is under way.
+        time.sleep(1)
+    return None
+
+
+def keep_entry(ha: HomeAssistant, args: argparse.Namespace) -> int | None:
+    """Keep the entry of an earlier run with its options; its stream count.
+
+    The emulator's ARNs come from its stream names, so an entry made by an earlier
+    run still names streams that exist. None when there is no such entry (none, or
+    several, or one whose streams are not the emulator's, e.g. made before ARNs
+    were stable or for other streams): then a new one replaces it.
+    """
+    entries = domain_entries(ha)
+    if len(entries) != 1:
+        return None
+    entry = entries[0]
+    if not point_at_emulator(ha, entry, args):
+        return None
+    streams = configured_streams(ha, entry["entry_id"], min(args.timeout, 60))
+    if streams is None:
+        log(f"the previous {DOMAIN} entry did not load against this emulator")
+        return None
+    available = emulator_arns(args.emulator_url)
+    if not streams or not set(streams) <= available:
+        log(f"the previous {DOMAIN} entry names streams this emulator does not have")
+        return None
+    log(
+        f"kept the {DOMAIN} entry {entry.get('title')!r} and its options"
+        f" ({len(streams)} streams)"
+    )
+    return len(streams)
+
+
+def ensure_entry(ha: HomeAssistant, args: argparse.Namespace) -> int:
+    """An entry for the emulator's streams, kept from an earlier run if it fits.
+
+    Returns how many streams (cameras) it has.
+    """
+    kept = keep_entry(ha, args)
+    if kept is not None:
+        return kept
+    return len(create_entry(ha, args))
+
+
 def create_entry(ha: HomeAssistant, args: argparse.Namespace) -> list[str]:
     """Replace existing kinesis_video entries with one for the emulator's streams."""
-    entries = ha.call("GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
-    for entry in entries:
-        if entry.get("domain") != DOMAIN:
-            continue
+    for entry in domain_entries(ha):
         ha.call("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
         log(f"removed the previous {DOMAIN} entry {entry.get('title')!r}")
 
@@ -596,8 +734,8 @@ def provision(args: argparse.Namespace) -> None:
     confirm_http_config(ha, args.http_marker)
     set_country(ha)
     wait_running(ha, args.timeout)
-    arns = create_entry(ha, args)
-    for camera in wait_cameras(ha, len(arns), args.timeout):
+    count = ensure_entry(ha, args)
+    for camera in wait_cameras(ha, count, args.timeout):
         log(f"  {camera['entity_id']}: {camera['state']}")
     remove_onboarding_extras(ha)
 

@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from kvs_emulator.__main__ import duration_ms, main, parse_args
-from kvs_emulator.testing import REPO_ROOT
+from kvs_emulator.testing import REPO_ROOT, EmulatorProcess
 
 READY = re.compile(
     r"^KVS emulator ready at (?P<url>http://127\.0\.0\.1:(?P<port>\d+))"
@@ -137,6 +137,33 @@ def test_serves_until_sigterm(socket_enabled: None) -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_new_process_hands_out_the_same_arns(socket_enabled: None) -> None:
+    """Restarted with the same streams, the emulator keeps their ARNs.
+
+    The demo's Home Assistant keeps its config entry (it stores ARNs) across
+    restarts of the emulator. The order on the command line does not matter.
+    """
+
+    def arns(process: EmulatorProcess) -> dict[str, str]:
+        kvs = boto3.client("kinesisvideo", **process.boto3_kwargs())
+        streams = kvs.list_streams()["StreamInfoList"]
+        return {s["StreamName"]: s["StreamARN"] for s in streams}
+
+    def create(process: EmulatorProcess, name: str) -> str:
+        kvs = boto3.client("kinesisvideo", **process.boto3_kwargs())
+        arn: str = kvs.create_stream(StreamName=name)["StreamARN"]
+        return arn
+
+    with EmulatorProcess("--streams", "a,b", "--history", "1m") as first:
+        before = arns(first)
+        created = create(first, "c")
+    with EmulatorProcess("--streams", "b,a", "--history", "1m") as second:
+        assert arns(second) == before
+        assert create(second, "c") == created
+    assert sorted(before) == ["a", "b"]
+    assert len({*before.values(), created}) == 3
 
 
 def test_help() -> None:

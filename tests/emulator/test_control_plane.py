@@ -202,6 +202,35 @@ def test_delete_stream_without_version(kvs: Any) -> None:
     )
 
 
+def test_arns_come_from_names_not_from_the_clock(
+    emulator: EmulatorProcess, kvs: Any
+) -> None:
+    """A reset gives the same ARNs back; a re-created name gets a new one."""
+
+    def arn_of(name: str) -> str:
+        arn: str = kvs.describe_stream(StreamName=name)["StreamInfo"]["StreamARN"]
+        return arn
+
+    start_up = arn_of("front-door")
+    kvs.delete_stream(StreamARN=start_up)
+    second = kvs.create_stream(StreamName="front-door")["StreamARN"]
+    kvs.delete_stream(StreamARN=second)
+    third = kvs.create_stream(StreamName="front-door")["StreamARN"]
+    assert len({start_up, second, third}) == 3
+    for arn in (start_up, second, third):
+        assert ARN_PATTERN.fullmatch(arn)
+        # As long as AWS's creation time in ms.
+        assert re.fullmatch(r"[1-9][0-9]{12}", arn.rsplit("/", 1)[1])
+    # Admin-made and API-made streams follow the same rule.
+    porch = emulator.admin("POST", "streams", {"name": "porch"})["StreamARN"]
+    shed = kvs.create_stream(StreamName="shed")["StreamARN"]
+
+    emulator.reset()
+    assert arn_of("front-door") == start_up
+    assert emulator.admin("POST", "streams", {"name": "porch"})["StreamARN"] == porch
+    assert kvs.create_stream(StreamName="shed")["StreamARN"] == shed
+
+
 def _api_names(kvs: Any) -> list[str]:
     shape = kvs.meta.service_model.operation_model("GetDataEndpoint").input_shape
     names: list[str] = shape.members["APIName"].enum

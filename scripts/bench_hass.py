@@ -1,0 +1,492 @@
+"""What a user feels, measured from outside a real Home Assistant process.
+
+    .venv/bin/python scripts/bench_hass.py loop  [--runs 3]
+    .venv/bin/python scripts/bench_hass.py clip  [--minutes 30 60] [--runs 2]
+    .venv/bin/python scripts/bench_hass.py setup [--streams 50]
+
+Each scenario starts the KVS emulator and ``python -m homeassistant`` (garbage
+collection on, as in production) in a fresh config folder, onboards a user and
+adds the kinesis_video entry through Home Assistant's public HTTP APIs
+(scripts/demo_provision.py), then drives it over HTTP like a browser or an
+automation would. Every figure is set beside a baseline measured in the same run.
+
+- ``loop``: 4 streams with a day of 2-second fragments each (43,200). A probe
+  sends ``GET /api/`` every 20 ms on its own connection; its latency while the
+  four ``list_fragments`` actions (limit 100,000) run at once, against its idle
+  latency, is the loop stall a user's browser sees. Baseline: plain boto3
+  paging the same four days in four threads, paced as the service requires.
+- ``clip``: ``save_clip`` of N minutes against a careful boto3 script (GetClip
+  parts of at most 200 fragments, one call per 1.1 s start to start, bodies
+  copied with ``shutil.copyfileobj``), and the Home Assistant process's peak RSS
+  growth during the action.
+- ``setup``: the entry with N streams, from submitting the flow to every camera
+  available; the Home Assistant log is checked for blocking-call warnings.
+
+The emulator enforces AWS's per-stream request rates throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import demo_provision  # noqa: E402
+
+from kvs_emulator.testing import EmulatorProcess  # noqa: E402
+
+COMPONENTS = ("api", "config", "frontend", "onboarding", "stream")
+PROBE_INTERVAL_S = 0.02
+FRAGMENT_S = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Hass:
+    """``python -m homeassistant`` in a temporary config folder."""
+
+    def __init__(self, emulator: EmulatorProcess) -> None:
+        self.emulator = emulator
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-hass-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ha = demo_provision.HomeAssistant(self.url)
+
+    def start(self) -> None:
+        (self.dir / "custom_components").mkdir()
+        (self.dir / "custom_components" / "kinesis_video").symlink_to(
+            ROOT / "custom_components" / "kinesis_video"
+        )
+        (self.dir / "media").mkdir()
+        lines = [
+            "homeassistant:",
+            "  media_dirs:",
+            f"    local: '{self.dir / 'media'}'",
+            "http:",
+            "  server_host: 127.0.0.1",
+            f"  server_port: {self.port}",
+            *(f"{component}:" for component in COMPONENTS),
+            "logger:",
+            "  default: warning",
+        ]
+        (self.dir / "configuration.yaml").write_text("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "homeassistant", "-c", str(self.dir), "--skip-pip"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                status, _ = self.ha.request("GET", "/api/onboarding", timeout=5)
+                if status in (200, 404):
+                    break
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"Home Assistant did not start (log in {self.dir})")
+            time.sleep(1)
+        demo_provision.onboard(self.ha)
+        demo_provision.wait_running(self.ha, 300)
+
+    def add_entry(self, streams: int) -> float:
+        """Add the entry for every emulator stream; seconds until cameras are up."""
+        args = argparse.Namespace(
+            access_key=self.emulator.access_key,
+            secret_key=self.emulator.secret_key,
+            region=self.emulator.region,
+            emulator_url=self.emulator.url,
+        )
+        began = time.monotonic()
+        arns = demo_provision.create_entry(self.ha, args)
+        demo_provision.wait_cameras(self.ha, len(arns), 300)
+        elapsed = time.monotonic() - began
+        assert len(arns) == streams, (len(arns), streams)
+        return elapsed
+
+    def cameras(self) -> list[str]:
+        return sorted(
+            s["entity_id"]
+            for s in self.ha.call("GET", "/api/states")
+            if s["entity_id"].startswith("camera.")
+        )
+
+    def action(self, name: str, data: dict[str, Any]) -> Any:
+        status, answer = self.ha.request(
+            "POST",
+            f"/api/services/kinesis_video/{name}?return_response",
+            data,
+            timeout=600,
+        )
+        if status != 200:
+            raise SystemExit(f"{name} answered {status}: {str(answer)[:300]}")
+        return answer
+
+    def rss_kib(self, field: str) -> int:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def reset_peak_rss(self) -> None:
+        assert self.process is not None
+        # Writing 5 resets VmHWM (the peak) to the current RSS.
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def log_lines(self, needle: str) -> list[str]:
+        log = self.dir / "home-assistant.log"
+        if not log.exists():
+            return []
+        return [line for line in log.read_text().splitlines() if needle in line]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def running(
+    streams: list[str], history: str, *extra: str
+) -> Iterator[tuple[EmulatorProcess, Hass]]:
+    emulator = EmulatorProcess(
+        "--streams",
+        ",".join(streams),
+        "--history",
+        history,
+        "--retention-hours",
+        "72",
+        "--fragment-seconds",
+        str(FRAGMENT_S),
+        *extra,
+        python=sys.executable,
+    )
+    with emulator:
+        hass = Hass(emulator)
+        try:
+            hass.start()
+            yield emulator, hass
+        finally:
+            hass.stop()
+
+
+class Probe:
+    """``GET /api/`` every 20 ms on a kept-alive connection; latencies in ms."""
+
+    def __init__(self, hass: Hass) -> None:
+        self.hass = hass
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.hass.port, timeout=30)
+        headers = {"Authorization": f"Bearer {self.hass.ha.token}"}
+        while not self._stop.is_set():
+            began = time.perf_counter()
+            conn.request("GET", "/api/", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            took = (time.perf_counter() - began) * 1000
+            self.samples.append((time.monotonic(), took))
+            self._stop.wait(max(0.0, PROBE_INTERVAL_S - took / 1000))
+        conn.close()
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def window(self, since: float, until: float) -> list[float]:
+        return [took for at, took in self.samples if since <= at <= until]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Pacer:
+    """Starts at most ``rate`` a second after a burst, shared by threads."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.tokens, self.burst = rate, float(burst), burst
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            self.tokens -= 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        time.sleep(wait)
+
+
+def boto3_list_day(
+    emulator: EmulatorProcess, arn: str, start: datetime, end: datetime
+) -> int:
+    """Plain boto3: every page of a day, paced at ListFragments' 5 TPS."""
+    control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+    endpoint = control.get_data_endpoint(StreamARN=arn, APIName="LIST_FRAGMENTS")
+    media = boto3.client(
+        "kinesis-video-archived-media",
+        **{**emulator.boto3_kwargs(), "endpoint_url": endpoint["DataEndpoint"]},
+    )
+    pacer = Pacer(4.5, 4)
+    count, token = 0, None
+    while True:
+        params: dict[str, Any] = {"StreamARN": arn, "MaxResults": 1000}
+        if token:
+            params["NextToken"] = token
+        else:
+            params["FragmentSelector"] = {
+                "FragmentSelectorType": "SERVER_TIMESTAMP",
+                "TimestampRange": {"StartTimestamp": start, "EndTimestamp": end},
+            }
+        pacer.take()
+        page = media.list_fragments(**params)
+        count += len(page["Fragments"])
+        if not (token := page.get("NextToken")):
+            return count
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    began = time.monotonic()
+    result = func()
+    return time.monotonic() - began, result
+
+
+def scenario_loop(args: argparse.Namespace) -> None:
+    names = [f"cam-{i}" for i in range(4)]
+    with running(names, "26h") as (emulator, hass):
+        hass.add_entry(len(names))
+        cameras = hass.cameras()
+        control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+        arns = [s["StreamARN"] for s in control.list_streams()["StreamInfoList"]]
+        end = datetime.now(UTC) - timedelta(hours=1)
+        start = end - timedelta(hours=24)
+        rows = []
+        with Probe(hass) as probe:
+            time.sleep(5)  # settle after setup
+            for run in range(args.runs):
+                idle_from = time.monotonic()
+                time.sleep(5)
+                idle = probe.window(idle_from, time.monotonic())
+
+                def one(entity: str) -> int:
+                    answer = hass.action(
+                        "list_fragments",
+                        {
+                            "entity_id": entity,
+                            "start": start.isoformat(),
+                            "end": end.isoformat(),
+                            "limit": 100000,
+                        },
+                    )
+                    found = answer["service_response"][entity]
+                    return len(found["fragments"])
+
+                busy_from = time.monotonic()
+                with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                    counts = list(pool.map(one, cameras))
+                busy_until = time.monotonic()
+                busy = probe.window(busy_from, busy_until)
+                with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                    base_s, base_counts = timed(
+                        lambda: list(
+                            pool.map(
+                                lambda arn: boto3_list_day(emulator, arn, start, end),
+                                arns,
+                            )
+                        )
+                    )
+                rows.append(
+                    {
+                        "run": run + 1,
+                        "fragments": counts,
+                        "boto3_fragments": base_counts,
+                        "idle_median_ms": statistics.median(idle),
+                        "idle_max_ms": max(idle),
+                        "busy_median_ms": statistics.median(busy),
+                        "busy_p99_ms": percentile(busy, 0.99),
+                        "busy_max_ms": max(busy),
+                        "stall_over_idle_ms": max(busy) - statistics.median(idle),
+                        "actions_s": busy_until - busy_from,
+                        "boto3_s": base_s,
+                        "ratio": (busy_until - busy_from) / base_s,
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+        blocking = hass.log_lines("blocking call")
+    summarize(
+        rows, ["stall_over_idle_ms", "busy_max_ms", "actions_s", "boto3_s", "ratio"]
+    )
+    print(f"blocking-call warnings in the log: {len(blocking)}")
+
+
+def boto3_clip(
+    emulator: EmulatorProcess, arn: str, start: datetime, end: datetime, out: Path
+) -> int:
+    """The careful boto3 script: parts of <= 200 fragments, 1.1 s apart."""
+    control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+    endpoint = control.get_data_endpoint(StreamARN=arn, APIName="GET_CLIP")
+    media = boto3.client(
+        "kinesis-video-archived-media",
+        **{**emulator.boto3_kwargs(), "endpoint_url": endpoint["DataEndpoint"]},
+    )
+    part = timedelta(seconds=200 * FRAGMENT_S)
+    pacer = Pacer(1 / 1.1, 1)
+    total, at, index = 0, start, 0
+    while at < end:
+        until = min(end, at + part) - timedelta(milliseconds=1)
+        pacer.take()
+        answer = media.get_clip(
+            StreamARN=arn,
+            ClipFragmentSelector={
+                "FragmentSelectorType": "SERVER_TIMESTAMP",
+                "TimestampRange": {"StartTimestamp": at, "EndTimestamp": until},
+            },
+        )
+        with (out / f"part{index}.mp4").open("wb") as file:
+            shutil.copyfileobj(answer["Payload"], file, 1024 * 1024)
+            total += file.tell()
+        at += part
+        index += 1
+    return total
+
+
+def scenario_clip(args: argparse.Namespace) -> None:
+    padding = str(args.padding)
+    with running(["clip-cam"], "3h", "--padding-bytes", padding) as (emulator, hass):
+        hass.add_entry(1)
+        (camera,) = hass.cameras()
+        control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+        (arn,) = [s["StreamARN"] for s in control.list_streams()["StreamInfoList"]]
+        rows = []
+        for minutes in args.minutes:
+            for run in range(args.runs):
+                end = datetime.now(UTC) - timedelta(minutes=5 + run)
+                start = end - timedelta(minutes=minutes)
+                name = f"bench_{minutes}_{run}.mp4"
+                hass.reset_peak_rss()
+                rss_before = hass.rss_kib("VmRSS")
+                ha_s, answer = timed(
+                    lambda start=start, end=end, name=name: hass.action(
+                        "save_clip",
+                        {
+                            "entity_id": camera,
+                            "start": start.isoformat(),
+                            "end": end.isoformat(),
+                            "filename": name,
+                            "overwrite": True,
+                        },
+                    )
+                )
+                growth = (hass.rss_kib("VmHWM") - rss_before) / 1024
+                result = answer["service_response"][camera]
+                with tempfile.TemporaryDirectory() as out:
+                    base_s, base_bytes = timed(
+                        lambda start=start, end=end, out=out: boto3_clip(
+                            emulator, arn, start, end, Path(out)
+                        )
+                    )
+                (hass.dir / "media" / name).unlink(missing_ok=True)
+                rows.append(
+                    {
+                        "minutes": minutes,
+                        "run": run + 1,
+                        "bytes": result["size"],
+                        "boto3_bytes": base_bytes,
+                        "clip_calls": result["clip_calls"],
+                        "save_clip_s": ha_s,
+                        "boto3_s": base_s,
+                        "ratio": ha_s / base_s,
+                        "rss_growth_mib": growth,
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    for minutes in args.minutes:
+        print(f"-- {minutes} min")
+        summarize(
+            [r for r in rows if r["minutes"] == minutes],
+            ["save_clip_s", "boto3_s", "ratio", "rss_growth_mib"],
+        )
+
+
+def scenario_setup(args: argparse.Namespace) -> None:
+    names = [f"cam-{i:02d}" for i in range(args.streams)]
+    with running(names, "2h") as (_emulator, hass):
+        seconds = hass.add_entry(len(names))
+        blocking = hass.log_lines("blocking call")
+    print(json.dumps({"streams": len(names), "setup_s": seconds}))
+    print(f"blocking-call warnings in the log: {len(blocking)}")
+    for line in blocking:
+        print("  ", line[:300])
+
+
+def summarize(rows: list[dict[str, Any]], keys: list[str]) -> None:
+    for key in keys:
+        values = [float(row[key]) for row in rows]
+        print(
+            f"{key:>20}: median {statistics.median(values):9.3f}"
+            f"  min {min(values):9.3f}  max {max(values):9.3f}  (n={len(values)})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    loop = sub.add_parser("loop")
+    loop.add_argument("--runs", type=int, default=3)
+    clip = sub.add_parser("clip")
+    clip.add_argument("--minutes", type=int, nargs="+", default=[30, 60])
+    clip.add_argument("--runs", type=int, default=2)
+    clip.add_argument("--padding", type=int, default=0)
+    setup = sub.add_parser("setup")
+    setup.add_argument("--streams", type=int, default=50)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    {"loop": scenario_loop, "clip": scenario_clip, "setup": scenario_setup}[
+        args.scenario
+    ](args)
+
+
+if __name__ == "__main__":
+    main()
