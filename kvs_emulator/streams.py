@@ -341,7 +341,8 @@ class StreamRegistry:
             name=name,
             arn=f"arn:aws:kinesisvideo:{self.region}:{self.account_id}:stream/{name}/{suffix}",
             serial=next(self._serials),
-            created_ms=now_ms,
+            # A real stream holds nothing from before it was created.
+            created_ms=now_ms - history_ms,
             fragment_ms=self.fragment_ms,
             history_start_ms=now_ms - history_ms,
             retention_hours=retention_hours,

@@ -19,12 +19,22 @@ Both runs alternate in the same process against the same emulator, with a pause
 between them so the emulator's token bucket is full at each start. The second
 scenario adds a fixed latency to every ListFragments call (a fault rule), closer to
 a real round trip to AWS than loopback.
+
+    .venv/bin/python scripts/bench_browse.py --opens [--latency-ms 0]
+
+Opening a day as the media browser does (``RecordingIndex.hours`` with the day
+view's time budget, past hours kept in an ``ArchiveStore``): the first open, a later
+open, and an open after a restart (a new client and index, the store reloaded from
+its JSON), on a 2-hour stream (the demo's) and a stream recording all day (49 h of
+history: today and yesterday, UTC). For the first open it also prints when the
+listings it left under way were done.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -32,11 +42,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from custom_components.kinesis_video.api import AwsCredentials, KinesisVideoClient
-from custom_components.kinesis_video.recordings import RecordingIndex, merge_spans
+from custom_components.kinesis_video.kvs import AwsCredentials, KinesisVideoClient
+from custom_components.kinesis_video.media_source import DAY_BUDGET_S
+from custom_components.kinesis_video.recordings import (
+    ArchiveStore,
+    RecordingIndex,
+    gather_or_cancel,
+    merge_spans,
+    split_hours,
+)
 from kvs_emulator.testing import EmulatorProcess
 
 PAUSE_S = 1.5  # lets the emulator's 5-token bucket refill between runs
@@ -80,9 +98,14 @@ async def browser(
 ) -> int:
     """The media browser's day listing; returns the number of fragments."""
     index = RecordingIndex(client)
-    hours = await index.fragments_by_hour(arn, start, end, "SERVER_TIMESTAMP")
+    hours = await gather_or_cancel(
+        *(
+            index.fragments(arn, a, b, "SERVER_TIMESTAMP")
+            for a, b in split_hours(start, end)
+        )
+    )
     total = 0
-    for _, _, fragments in hours:
+    for fragments in hours:
         merge_spans(fragments, "SERVER_TIMESTAMP")
         total += len(fragments)
     return total
@@ -151,14 +174,7 @@ async def main(runs: int, latency_ms: int) -> None:
             "kinesis-video-archived-media",
             **{**kwargs, "endpoint_url": endpoint["DataEndpoint"]},
         )
-        client = await KinesisVideoClient.create(
-            AwsCredentials(
-                access_key_id=emulator.access_key,
-                secret_access_key=emulator.secret_key,
-                region=emulator.region,
-                endpoint_url=emulator.url,
-            )
-        )
+        client = await _client(emulator)
         # The 24 whole hours before the last full hour: 43,200 fragments of 2 s.
         clock = emulator.admin("POST", "clock", {})
         now = datetime.fromtimestamp(clock["now"], UTC)
@@ -197,9 +213,132 @@ async def main(runs: int, latency_ms: int) -> None:
             await client.close()
 
 
+# One HTTP session for the script's clients, as Home Assistant shares its own.
+_HTTP: dict[str, aiohttp.ClientSession] = {}
+
+
+async def _client(emulator: EmulatorProcess) -> KinesisVideoClient:
+    if "session" not in _HTTP:
+        _HTTP["session"] = aiohttp.ClientSession()
+    return KinesisVideoClient(
+        _HTTP["session"],
+        AwsCredentials(
+            access_key_id=emulator.access_key,
+            secret_access_key=emulator.secret_key,
+            region=emulator.region,
+            endpoint_url=emulator.url,
+        ),
+    )
+
+
+async def open_day(
+    emulator: EmulatorProcess,
+    index: RecordingIndex,
+    arn: str,
+    day: tuple[datetime, datetime],
+    now: datetime,
+) -> tuple[float, int, int, int]:
+    """(seconds, recorded hours listed, hour tiles not listed yet, ListFragments).
+
+    The day view shows both (an hour not listed yet lists itself when opened);
+    hours known to hold nothing are left out.
+    """
+    emulator.admin("DELETE", "calls")
+    hours = [
+        (a, b, b <= now - timedelta(minutes=5))  # the media source's "final"
+        for a, b in split_hours(day[0], min(day[1], now + timedelta(hours=1)))
+        if a < now
+    ]
+    began = time.perf_counter()
+    listed = await index.hours(arn, hours, "SERVER_TIMESTAMP", budget=DAY_BUDGET_S)
+    took = time.perf_counter() - began
+    shown = sum(bool(spans) for spans in listed)
+    pending = sum(spans is None for spans in listed)
+    return took, shown, pending, emulator.calls()["counts"].get("ListFragments", 0)
+
+
+async def opens(latency_ms: int) -> None:
+    """First open, later open, open after a restart, per stream and day."""
+    with EmulatorProcess(
+        "--streams", "day", "--history", "49h", "--retention-hours", "72"
+    ) as emulator:
+        emulator.admin("POST", "streams", {"name": "demo", "history": 7200})
+        if latency_ms:
+            emulator.admin(
+                "POST",
+                "faults",
+                {
+                    "operation": "ListFragments",
+                    "count": -1,
+                    "latency_s": latency_ms / 1000,
+                },
+            )
+        control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
+        arns = {
+            s["StreamName"]: s["StreamARN"]
+            for s in control.list_streams()["StreamInfoList"]
+        }
+        now = datetime.fromtimestamp(emulator.admin("POST", "clock", {})["now"], UTC)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        cases = [
+            ("demo (2 h), today", "demo", (today, today + timedelta(days=1))),
+            ("24 h stream, today", "day", (today, today + timedelta(days=1))),
+            ("24 h stream, yesterday", "day", (today - timedelta(days=1), today)),
+        ]
+        print(
+            f"now {now.isoformat()}, TPS limits on, day budget {DAY_BUDGET_S} s,"
+            f" {latency_ms} ms added per ListFragments"
+        )
+        saved: dict[str, Any] = {}
+        for label, name, day in cases:
+            await asyncio.sleep(PAUSE_S)
+            client = await _client(emulator)
+            store = ArchiveStore()
+            index = RecordingIndex(client, store=store)
+            first = await open_day(emulator, index, arns[name], day, now)
+            began = time.perf_counter()
+            await asyncio.gather(*index._inflight.values(), *index._background)
+            rest = time.perf_counter() - began + first[0]
+            later = await open_day(emulator, index, arns[name], day, now)
+            saved = json.loads(json.dumps(store.dump()))  # what .storage keeps
+            await client.close()
+            client = await _client(emulator)
+            reloaded = ArchiveStore()
+            reloaded.load(saved)
+            index = RecordingIndex(client, store=reloaded)
+            restart = await open_day(emulator, index, arns[name], day, now)
+            await asyncio.gather(*index._inflight.values(), *index._background)
+            await client.close()
+            print(f"\n{label}")
+            for what, (took, shown, pending, made) in (
+                ("first open", first),
+                ("later open", later),
+                ("after restart", restart),
+            ):
+                print(
+                    f"  {what:14s} {1000 * took:7.1f} ms  recorded hours listed"
+                    f" {shown:2d}, hours not listed yet (tiles) {pending:2d},"
+                    f" ListFragments {made}"
+                )
+            print(f"  (first open: every hour listed after {rest:.2f} s)")
+        print(f"\nstore: {len(json.dumps(saved))} bytes of JSON for the last case")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=250)
+    parser.add_argument("--opens", action="store_true", help="day opens, kept")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.latency_ms))
+
+    async def run() -> None:
+        try:
+            if args.opens:
+                await opens(args.latency_ms)
+            else:
+                await main(args.runs, args.latency_ms)
+        finally:
+            if (session := _HTTP.pop("session", None)) is not None:
+                await session.close()
+
+    asyncio.run(run())

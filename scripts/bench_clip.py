@@ -68,12 +68,25 @@ def _kwargs(args: argparse.Namespace) -> dict[str, str]:
 
 
 async def _integration(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from custom_components.kinesis_video.api import AwsCredentials, KinesisVideoClient
-    from custom_components.kinesis_video.clip import Folder, join_mp4, plan_clip_parts
+    import aiohttp
 
-    client = await KinesisVideoClient.create(
-        AwsCredentials(args.key, args.secret, args.region, args.url)
-    )
+    from custom_components.kinesis_video.kvs import AwsCredentials, KinesisVideoClient
+
+    # The client sends through the caller's session, as on Home Assistant's.
+    async with aiohttp.ClientSession() as session:
+        credentials = AwsCredentials(args.key, args.secret, args.region, args.url)
+        return await _integration_on(
+            KinesisVideoClient(session, credentials), args, out
+        )
+
+
+async def _integration_on(
+    client: Any, args: argparse.Namespace, out: Path
+) -> dict[str, Any]:
+    from custom_components.kinesis_video.clip import plan_clip_parts
+    from custom_components.kinesis_video.mp4join import join_mp4
+    from custom_components.kinesis_video.safe_files import Folder
+
     arn = (await client.list_streams())[0].arn
     start = datetime.fromtimestamp(args.start, UTC)
     end = datetime.fromtimestamp(args.end, UTC)
@@ -115,8 +128,8 @@ def _boto3(
 
     import boto3
 
-    from custom_components.kinesis_video.api import Fragment
     from custom_components.kinesis_video.clip import plan_clip_parts
+    from custom_components.kinesis_video.kvs import Fragment
 
     control = boto3.client("kinesisvideo", **_kwargs(args))
     began = time.perf_counter()
@@ -192,15 +205,15 @@ def child(args: argparse.Namespace) -> None:
         if args.variant == "integration-unpaced":
             # The same code path without the 1 TPS pacing of GetClip: the
             # emulator runs without rate limits, plain boto3 does not pace.
-            from custom_components.kinesis_video import api
+            from custom_components.kinesis_video.kvs import pacing
 
-            api._PACING["GetClip"] = (1e9, 1e9)
+            pacing.PACING["GetClip"] = (1e9, 1e9)
         result = asyncio.run(_integration(args, out))
     elif args.variant == "baseline":
         import av  # noqa: F401
         import boto3  # noqa: F401
 
-        import custom_components.kinesis_video.api  # noqa: F401
+        import custom_components.kinesis_video.kvs  # noqa: F401
 
         result = {}
     else:

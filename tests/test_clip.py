@@ -16,20 +16,21 @@ import av
 import numpy as np
 import pytest
 
-from custom_components.kinesis_video import clip
-from custom_components.kinesis_video.api import Fragment
+from custom_components.kinesis_video import safe_files
 from custom_components.kinesis_video.clip import (
     CLIP_MAX_FRAGMENTS,
+    find_gaps,
+    plan_clip_parts,
+    summarize,
+)
+from custom_components.kinesis_video.kvs import Fragment
+from custom_components.kinesis_video.mp4join import join_mp4
+from custom_components.kinesis_video.naming import InvalidNameError, render_name
+from custom_components.kinesis_video.safe_files import (
     Folder,
     FolderChangedError,
-    InvalidNameError,
     PathNotAllowedError,
-    find_gaps,
     has_parent_reference,
-    join_mp4,
-    plan_clip_parts,
-    render_name,
-    summarize,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -312,7 +313,7 @@ def test_folder_swapped_before_it_was_opened(
 
 def test_folder_without_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without /proc/self/fd (not Linux) parts are reached by the real path."""
-    monkeypatch.setattr(clip, "_FD_PATHS", tmp_path / "no-proc")
+    monkeypatch.setattr(safe_files, "_FD_PATHS", tmp_path / "no-proc")
     folder = Folder.open(tmp_path / "a", _allowed_under(tmp_path))
     part = folder.write_part("x.jpg", b"jpeg")
     assert part.path.parent == tmp_path / "a"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -10,10 +11,10 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from . import services
-from .api import AwsCredentials, KinesisVideoClient, KinesisVideoError, parse_stream_arn
 from .const import (
     CONF_ACCESS_KEY_ID,
     CONF_ENDPOINT_URL,
@@ -27,16 +28,23 @@ from .coordinator import (
     KinesisVideoCoordinator,
     KinesisVideoData,
     StreamHealthCoordinator,
+    remove_new_stream_issues,
     retention_issue_id,
 )
+from .kvs import AwsCredentials, KinesisVideoClient, KinesisVideoError, parse_stream_arn
+from .media_source import async_get_archive
+from .options import EntryOptions
+from .thumbnails import IconView, ThumbnailView
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.CAMERA, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the archive actions (once, whatever the entries)."""
+    """Register the archive actions and thumbnail views (once, whatever the entries)."""
     services.async_setup_services(hass)
+    hass.http.register_view(ThumbnailView(partial(async_get_archive, hass)))
+    hass.http.register_view(IconView())
     return True
 
 
@@ -51,8 +59,10 @@ async def async_setup_entry(
         endpoint_url=entry.data.get(CONF_ENDPOINT_URL) or None,
     )
     try:
-        client = await KinesisVideoClient.create(
-            credentials, run_in_executor=hass.async_add_executor_job
+        client = KinesisVideoClient(
+            async_get_clientsession(hass),
+            credentials,
+            run_in_executor=hass.async_add_executor_job,
         )
     except KinesisVideoError as err:
         raise ConfigEntryNotReady(
@@ -69,7 +79,10 @@ async def async_setup_entry(
         for arn in coordinator.stream_arns
     }
     entry.runtime_data = KinesisVideoData(
-        client=client, coordinator=coordinator, health=health
+        client=client,
+        coordinator=coordinator,
+        options=EntryOptions.from_entry(entry),
+        health=health,
     )
     # One ListFragments per stream, all at once; a failure leaves the health
     # sensors unavailable until the next poll instead of failing the setup.
@@ -108,6 +121,7 @@ async def async_remove_entry(
 ) -> None:
     """A deleted entry leaves no repair issue behind."""
     _remove_retention_issues(hass, entry.entry_id, set())
+    remove_new_stream_issues(hass, entry.entry_id)
 
 
 async def async_unload_entry(

@@ -9,7 +9,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import KinesisVideoConfigEntry
+from .coordinator import KinesisVideoConfigEntry, async_add_stream_entities
 from .entity import KinesisVideoHealthEntity
 
 # Coordinators do the polling; entities only read their data.
@@ -21,11 +21,16 @@ async def async_setup_entry(
     entry: KinesisVideoConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """One "receiving video" sensor per stream."""
+    """One "receiving video" sensor per stream, also for streams added later."""
     data = entry.runtime_data
-    async_add_entities(
-        ReceivingVideoSensor(data.coordinator, health, "receiving_video")
-        for health in data.health.values()
+    async_add_stream_entities(
+        entry,
+        async_add_entities,
+        lambda arn: [
+            ReceivingVideoSensor(
+                data.coordinator, data.health_for(arn), "receiving_video"
+            )
+        ],
     )
 
 

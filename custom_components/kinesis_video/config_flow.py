@@ -19,7 +19,9 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -32,15 +34,6 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .api import (
-    AwsCredentials,
-    KinesisVideoClient,
-    KinesisVideoError,
-    PermissionDeniedError,
-    StreamInfo,
-    StreamNotFoundError,
-    parse_stream_arn,
-)
 from .const import (
     CONF_ACCESS_KEY_ID,
     CONF_ENDPOINT_URL,
@@ -61,7 +54,23 @@ from .const import (
     TIMESTAMP_PRODUCER,
     TIMESTAMP_SERVER,
 )
-from .coordinator import KinesisVideoConfigEntry
+from .coordinator import (
+    CONF_FOLLOW_ALL,
+    CONF_KNOWN_UNTIL,
+    KinesisVideoConfigEntry,
+    known_until,
+    remove_new_stream_issues,
+)
+from .kvs import (
+    AwsCredentials,
+    KinesisVideoClient,
+    KinesisVideoError,
+    PermissionDeniedError,
+    StreamInfo,
+    StreamNotFoundError,
+    parse_stream_arn,
+)
+from .translated_errors import form_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,12 +123,6 @@ _METADATA_HOSTS = frozenset(
 )
 # IPv6 prefix that carries an IPv4 address through NAT64 (RFC 6052).
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# KinesisVideoError.code -> form error; any other failure is cannot_connect.
-_FORM_ERRORS = {
-    "authentication": "invalid_auth",
-    "clock_skew": "clock_skew",
-    "throttled": "throttled",
-}
 
 
 def form_schema(fields: dict[Any, Any]) -> Any:
@@ -218,11 +221,6 @@ def _endpoint_error(url: str) -> str | None:
     return None
 
 
-def _form_error(err: KinesisVideoError) -> str:
-    """The form error for a failed call."""
-    return _FORM_ERRORS.get(err.code, "cannot_connect")
-
-
 def _credentials(data: Mapping[str, Any]) -> AwsCredentials:
     """The client's view of already ``_normalized`` form data."""
     return AwsCredentials(
@@ -257,8 +255,10 @@ async def _check_credentials(
         check.errors[CONF_ENDPOINT_URL] = error
         return check, None
     try:
-        client = await KinesisVideoClient.create(
-            _credentials(data), run_in_executor=hass.async_add_executor_job
+        client = KinesisVideoClient(
+            async_get_clientsession(hass),
+            _credentials(data),
+            run_in_executor=hass.async_add_executor_job,
         )
     except KinesisVideoError:
         check.errors["base"] = "cannot_connect"
@@ -269,7 +269,7 @@ async def _check_credentials(
         # Valid keys without kinesisvideo:ListStreams: streams by ARN only.
         check.can_list = False
     except KinesisVideoError as err:
-        check.errors["base"] = _form_error(err)
+        check.errors["base"] = form_error(err)
     except Exception:
         _LOGGER.exception("Unexpected error while checking AWS credentials")
         check.errors["base"] = "unknown"
@@ -320,7 +320,7 @@ async def _resolve_streams(
             errors[CONF_MANUAL_ARNS] = "describe_denied"
             continue
         except KinesisVideoError as err:
-            errors["base"] = _form_error(err)
+            errors["base"] = form_error(err)
             continue
         if info.arn not in arns:
             arns.append(info.arn)
@@ -401,6 +401,8 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_HLS_CONTAINER: DEFAULT_HLS_CONTAINER,
                         CONF_URL_LIFETIME: DEFAULT_URL_LIFETIME,
                         CONF_TIMESTAMP_TYPE: DEFAULT_TIMESTAMP_TYPE,
+                        CONF_FOLLOW_ALL: False,
+                        **self._known_until(),
                     },
                 )
         return self.async_show_form(
@@ -429,8 +431,20 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
             unique_id=f"{account}_{region}",
             title=f"AWS {account} ({region})",
             data=self._data,
-            options={**entry.options, CONF_STREAMS: arns},
+            # The old region's baseline means nothing here.
+            options={
+                **{k: v for k, v in entry.options.items() if k != CONF_KNOWN_UNTIL},
+                CONF_STREAMS: arns,
+                **self._known_until(),
+            },
         )
+
+    def _known_until(self) -> dict[str, str]:
+        """The new-stream baseline of the listing the user chose from, if any."""
+        assert self._check is not None
+        if not self._check.can_list:
+            return {}
+        return {CONF_KNOWN_UNTIL: known_until(self._check.streams)}
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
@@ -514,7 +528,7 @@ class KinesisVideoConfigFlow(ConfigFlow, domain=DOMAIN):
                 except PermissionDeniedError:
                     return {"base": "describe_denied"}
                 except KinesisVideoError as err:
-                    return {"base": _form_error(err)}
+                    return {"base": form_error(err)}
                 account = parse_stream_arn(info.arn).account_id
             else:
                 account = (entry.unique_id or "_").split("_", 1)[0]
@@ -549,6 +563,13 @@ def _streams_schema(streams: list[StreamInfo], defaults: Mapping[str, Any]) -> A
     return form_schema(schema)
 
 
+def _settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options the user sets (not the new-stream baseline), with defaults."""
+    settings = {CONF_FOLLOW_ALL: False, **options}
+    settings.pop(CONF_KNOWN_UNTIL, None)
+    return settings
+
+
 class KinesisVideoOptionsFlow(OptionsFlow):
     """Add or remove streams; playback options."""
 
@@ -563,10 +584,11 @@ class KinesisVideoOptionsFlow(OptionsFlow):
         client = entry.runtime_data.client
         current = list(entry.options.get(CONF_STREAMS, []))
         errors: dict[str, str] = {}
+        can_list = True
         try:
             listed = await client.list_streams()
         except KinesisVideoError:
-            listed = []
+            listed, can_list = [], False
         known = {s.arn for s in listed}
         # Streams typed in earlier (or gone since) stay choosable.
         extra = [
@@ -575,13 +597,24 @@ class KinesisVideoOptionsFlow(OptionsFlow):
             if a not in known
         ]
         if user_input is not None:
+            follow = bool(user_input.get(CONF_FOLLOW_ALL, False))
+            chosen = list(user_input.get(CONF_STREAMS, []))
+            if follow:
+                # Following the account shows all its streams, chosen or not.
+                chosen += [
+                    s.arn
+                    for s in listed
+                    if s.arn not in chosen and s.status != "DELETING"
+                ]
             arns = await _resolve_streams(
                 client,
                 entry.data[CONF_REGION],
-                user_input.get(CONF_STREAMS, []),
+                chosen,
                 user_input.get(CONF_MANUAL_ARNS),
                 errors,
             )
+            if follow and not can_list:
+                errors[CONF_FOLLOW_ALL] = "follow_needs_listing"
             if (
                 arns
                 and parse_stream_arn(arns[0]).account_id
@@ -594,13 +627,26 @@ class KinesisVideoOptionsFlow(OptionsFlow):
                     CONF_HLS_CONTAINER: user_input[CONF_HLS_CONTAINER].upper(),
                     CONF_URL_LIFETIME: int(user_input[CONF_URL_LIFETIME]),
                     CONF_TIMESTAMP_TYPE: user_input[CONF_TIMESTAMP_TYPE].upper(),
+                    CONF_FOLLOW_ALL: follow,
                 }
-                if options != dict(entry.options):
+                if options != _settings(entry.options):
                     # Devices and entities follow at once. Scheduled here rather
                     # than from an update listener (deprecated with reauth and
                     # reconfigure from 2026.12; OptionsFlowWithReload is not in
-                    # 2025.4); the task runs after the new options are stored.
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                    # 2025.4). The reload task starts eagerly and its setup may
+                    # read the options before any await: schedule it from the
+                    # next loop turn, once the flow has stored the new options.
+                    self.hass.loop.call_soon(
+                        self.hass.config_entries.async_schedule_reload,
+                        entry.entry_id,
+                    )
+                if can_list:
+                    # The user has seen every stream listed: none is new now
+                    # (the poll reads this; it needs no reload).
+                    options[CONF_KNOWN_UNTIL] = known_until(listed)
+                    remove_new_stream_issues(self.hass, entry.entry_id)
+                elif CONF_KNOWN_UNTIL in entry.options:
+                    options[CONF_KNOWN_UNTIL] = entry.options[CONF_KNOWN_UNTIL]
                 return self.async_create_entry(data=options)
         defaults = user_input or entry.options
         schema = form_schema(
@@ -619,6 +665,9 @@ class KinesisVideoOptionsFlow(OptionsFlow):
                 vol.Optional(CONF_MANUAL_ARNS): TextSelector(
                     TextSelectorConfig(multiline=True)
                 ),
+                vol.Optional(
+                    CONF_FOLLOW_ALL, default=defaults.get(CONF_FOLLOW_ALL, False)
+                ): BooleanSelector(),
                 vol.Required(
                     CONF_HLS_CONTAINER,
                     default=defaults.get(

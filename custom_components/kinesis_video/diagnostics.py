@@ -17,7 +17,12 @@ from .const import (
     CONF_STREAMS,
     DOMAIN,
 )
-from .coordinator import KinesisVideoConfigEntry, StreamHealthCoordinator
+from .coordinator import (
+    CONF_FOLLOW_ALL,
+    CONF_KNOWN_UNTIL,
+    KinesisVideoConfigEntry,
+    StreamHealthCoordinator,
+)
 
 TO_REDACT = {CONF_ACCESS_KEY_ID, CONF_SECRET_ACCESS_KEY, CONF_ENDPOINT_URL}
 
@@ -73,7 +78,12 @@ async def async_get_device_diagnostics(
             },
             TO_REDACT,
         ),
-        "settings": {k: v for k, v in entry.options.items() if k != CONF_STREAMS},
+        # How it plays; which streams the entry follows is the entry's business.
+        "settings": {
+            k: v
+            for k, v in entry.options.items()
+            if k not in (CONF_STREAMS, CONF_FOLLOW_ALL, CONF_KNOWN_UNTIL)
+        },
         "status": {
             "last_update_success": data.coordinator.last_update_success,
             "stream": None if info is None else asdict(info),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import StreamInfo, parse_stream_arn
 from .const import DOMAIN
 from .coordinator import KinesisVideoCoordinator, StreamHealthCoordinator
+from .kvs import StreamInfo, parse_stream_arn
 
 
 class KinesisVideoEntity(CoordinatorEntity[KinesisVideoCoordinator]):

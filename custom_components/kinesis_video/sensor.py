@@ -14,7 +14,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import KinesisVideoConfigEntry, KinesisVideoCoordinator
+from .coordinator import (
+    KinesisVideoConfigEntry,
+    KinesisVideoCoordinator,
+    async_add_stream_entities,
+)
 from .entity import KinesisVideoEntity, KinesisVideoHealthEntity
 
 # Coordinators do the polling; entities only read their data.
@@ -26,16 +30,17 @@ async def async_setup_entry(
     entry: KinesisVideoConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """A last-fragment and a retention sensor per stream."""
+    """A last-fragment and a retention sensor per stream, also for later ones."""
     data = entry.runtime_data
-    entities: list[Entity] = [
-        LastFragmentSensor(data.coordinator, health, "last_fragment")
-        for health in data.health.values()
-    ]
-    entities.extend(
-        RetentionSensor(data.coordinator, arn) for arn in data.coordinator.stream_arns
-    )
-    async_add_entities(entities)
+
+    def make(arn: str) -> list[Entity]:
+        health = data.health_for(arn)
+        return [
+            LastFragmentSensor(data.coordinator, health, "last_fragment"),
+            RetentionSensor(data.coordinator, arn),
+        ]
+
+    async_add_stream_entities(entry, async_add_entities, make)
 
 
 class LastFragmentSensor(KinesisVideoHealthEntity, RestoreSensor):

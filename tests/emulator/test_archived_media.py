@@ -144,8 +144,9 @@ def test_list_fragments_selects_by_start_with_inclusive_end(
         start,
         start + 2,
     ]
-    # A fragment that starts before StartTimestamp is out, even if it overlaps.
-    assert _starts(_fragments(archived, start + 0.001, start + 4, **kw)) == [
+    # A fragment that starts before StartTimestamp is out, even if it overlaps
+    # (whole seconds: the botocore Home Assistant pins sends no fractions).
+    assert _starts(_fragments(archived, start + 1, start + 4, **kw)) == [
         start + 2,
         start + 4,
     ]
@@ -382,7 +383,8 @@ def test_get_clip_starts_at_first_fragment_after_an_unaligned_start(
     emulator: EmulatorProcess, archived: Any
 ) -> None:
     now = freeze_clock(emulator)
-    data = _clip(archived, now - 45.3, now - 40)["Payload"].read()
+    # Whole seconds: the botocore Home Assistant pins sends no fractions.
+    data = _clip(archived, now - 45, now - 40)["Payload"].read()
     values = assert_continuous(decode_frames(data)[0])
     assert len(values) == 3 * FRAMES_PER_FRAGMENT
     assert values[0] == expected_index((now - 44) * 1000)
@@ -654,7 +656,9 @@ def test_get_images_format_and_size(
 ) -> None:
     now = freeze_clock(emulator)
     tps_limits(emulator, enabled=False)
-    moment = now - 33.7
+    # Whole seconds (the botocore Home Assistant pins sends no fractions), off
+    # the 2 s fragment grid.
+    moment = now - 33
     sizes = {
         (): (320, 180),
         (("WidthPixels", 160), ("HeightPixels", 90)): (160, 90),
@@ -694,7 +698,7 @@ def test_get_images_pages_give_every_sample_with_matching_counter(
     emulator: EmulatorProcess, archived: Any
 ) -> None:
     now = freeze_clock(emulator)
-    start = now - 30.2
+    start = now - 31  # off the fragment grid, in whole seconds (see above)
     pages: list[list[dict[str, Any]]] = []
     kw: dict[str, Any] = {"SamplingInterval": 500, "MaxResults": 100, "Format": "PNG"}
     while True:
@@ -788,7 +792,7 @@ def test_get_images_producer_timestamps(
 ) -> None:
     now = freeze_clock(emulator)
     _add_stream(emulator, "skewed", history=600, producer_offset_ms=5000)
-    moment = now - 31.3
+    moment = now - 31  # off the fragment grid, in whole seconds
     (by_producer,) = _images(
         archived,
         moment,

@@ -227,11 +227,16 @@ def test_cut_after_bytes_in_chunks(emulator: EmulatorProcess, archived: Any) -> 
         received.extend(len(chunk) for chunk in response["Payload"].iter_chunks(8192))
 
     # Chunked reads: urllib3 returns the short body, then botocore compares
-    # with Content-Length.
-    with pytest.raises(IncompleteReadError) as info:
+    # with Content-Length. The botocore Home Assistant 2026 pins (1.42) fails
+    # the read that meets the cut instead, after the whole chunks before it.
+    with pytest.raises((IncompleteReadError, ResponseStreamingError)) as info:
         read_in_chunks()
-    assert sum(received) == 70_000
-    assert info.value.kwargs == {"actual_bytes": 70_000, "expected_bytes": length}
+    if isinstance(info.value, IncompleteReadError):
+        assert sum(received) == 70_000
+        assert info.value.kwargs == {"actual_bytes": 70_000, "expected_bytes": length}
+    else:
+        assert sum(received) <= 70_000
+        assert "IncompleteRead(70000 bytes read" in str(info.value)
     # The fault was used up: the next clip is whole.
     whole = _clip(archived, now)["Payload"].read()
     assert len(whole) == length

@@ -8,6 +8,7 @@ from unittest.mock import patch
 
 import boto3
 import pytest
+from aiohttp.resolver import ThreadedResolver
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -34,13 +35,35 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture(autouse=True)
+def fresh_dns_resolver() -> Iterator[None]:
+    """A host resolver per test for Home Assistant's shared aiohttp session.
+
+    The client sends through async_get_clientsession(hass). The test plugin
+    gives every test's hass one session-wide resolver, which Home Assistant
+    2026.x closes with each hass: the next test that looks up a host name
+    (an endpoint of ``localhost``) would fail. Resolving through the system
+    (localhost only, under the plugin's socket guard) needs no mDNS.
+    """
+
+    def make(hass: HomeAssistant) -> ThreadedResolver:
+        resolver = ThreadedResolver()  # on the loop, as Home Assistant asks
+        resolver.real_close = resolver.close  # type: ignore[attr-defined]
+        return resolver
+
+    with patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver", side_effect=make
+    ):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def no_retry_delay() -> Iterator[None]:
     """Retry at once.
 
     The API layer's back-off sleeps would stall under freezegun (the loop's clock
-    is frozen) and slow the suite; the back-off itself is tested in test_api.py.
+    is frozen) and slow the suite; the back-off itself is tested in tests/kvs.
     """
-    with patch("custom_components.kinesis_video.api.RetryPolicy.delay", return_value=0):
+    with patch("custom_components.kinesis_video.kvs.RetryPolicy.delay", return_value=0):
         yield
 
 
@@ -53,7 +76,7 @@ def no_request_rate_limits_under_a_frozen_clock(request: pytest.FixtureRequest) 
     throttled would depend on how fast the machine runs them, and a throttled
     burst can leave the pacer waiting on the frozen loop clock until the test
     times out. Pacing against the real limits is tested where time runs
-    (tests/test_api.py).
+    (tests/kvs).
     """
     if "freezer" in request.fixturenames and "emulator" in request.fixturenames:
         emulator: EmulatorProcess = request.getfixturevalue("emulator")
@@ -72,7 +95,7 @@ def entry_data(emulator: EmulatorProcess) -> dict[str, Any]:
 
 @pytest.fixture
 def stream_arns(emulator: EmulatorProcess) -> dict[str, str]:
-    """Stream name -> ARN as the emulator made them (ARNs change per reset)."""
+    """Stream name -> ARN as the emulator made them (ARNs are stable across resets)."""
     client = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
     return {
         s["StreamName"]: s["StreamARN"] for s in client.list_streams()["StreamInfoList"]

@@ -172,11 +172,11 @@ async def test_playback_continues_across_url_expiries(
     try:
         await _segments_after(output, 2)
         for _ in range(2):
-            session = camera._session
+            session = camera._live.session
             assert session is not None
-            await camera._async_refresh(session.expires_at - URL_REFRESH_MARGIN)
-            assert camera._session is not session
-            assert stream.source == camera._session.url
+            await camera._live._async_refresh(session.expires_at - URL_REFRESH_MARGIN)
+            assert camera._live.session is not session
+            assert stream.source == camera._live.session.url
             # As in real use (refresh 60 s early), the old URL expires only after
             # the worker has moved on to the new one.
             await _segments_after(output, 2)
@@ -446,7 +446,7 @@ async def test_revoked_session_replaced(
     stream = await camera.async_create_stream()
     assert stream is not None
     stream.add_provider(HLS_PROVIDER)  # someone watches (worker not started)
-    first = camera._session
+    first = camera._live.session
     assert first is not None
 
     async def tick() -> None:
@@ -455,7 +455,7 @@ async def test_revoked_session_replaced(
         await hass.async_block_till_done(wait_background_tasks=True)
 
     await tick()  # the URL still works: nothing changes
-    assert camera._session is first
+    assert camera._live.session is first
 
     def open_ten_sessions() -> None:
         client = boto3.client("kinesis-video-archived-media", **emulator.boto3_kwargs())
@@ -467,8 +467,8 @@ async def test_revoked_session_replaced(
     await admin(hass, emulator, "POST", "config", {"tps_limits": False})
     await hass.async_add_executor_job(open_ten_sessions)
     await tick()
-    assert camera._session is not first
-    assert stream.source == camera._session.url
+    assert camera._live.session is not first
+    assert stream.source == camera._live.session.url
     assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == 12
 
 
@@ -491,7 +491,7 @@ async def test_nobody_watching_costs_no_live_video(
     stream = await camera.async_create_stream()
     assert stream is not None
     output = stream.add_provider(HLS_PROVIDER)
-    first = camera._session
+    first = camera._live.session
     assert first is not None
     await stream.remove_provider(output)  # what the output's idle timer does
     before = await calls(hass, emulator)
@@ -505,12 +505,12 @@ async def test_nobody_watching_costs_no_live_video(
     after = await calls(hass, emulator)
     assert after["GetImages"] == before.get("GetImages", 0) + 1
     assert after["GetHLSStreamingSessionURL"] == before["GetHLSStreamingSessionURL"]
-    assert camera._session is None
+    assert camera._live.session is None
 
     assert await camera.async_create_stream() is stream
-    assert camera._session is not None
-    assert camera._session is not first
-    assert stream.source == camera._session.url
+    assert camera._live.session is not None
+    assert camera._live.session is not first
+    assert stream.source == camera._live.session.url
     assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == (
         before["GetHLSStreamingSessionURL"] + 1
     )
@@ -528,7 +528,7 @@ async def test_returning_viewers_of_a_refused_key_share_one_call(
     camera = _camera(hass, "camera.front_door")
     stream = await camera.async_create_stream()
     assert stream is not None
-    camera._session = None  # let go while nobody watched
+    camera._live.session = None  # let go while nobody watched
     await emulator_key(hass, emulator, denied=["GetHLSStreamingSessionURL"])
     await admin(hass, emulator, "DELETE", "calls")
     streams = await asyncio.gather(*(camera.async_create_stream() for _ in range(20)))
@@ -538,7 +538,7 @@ async def test_returning_viewers_of_a_refused_key_share_one_call(
     warnings = [
         r
         for r in caplog.records
-        if r.name.endswith(".camera") and r.levelno == logging.WARNING
+        if r.name.endswith(".live_session") and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1
 

@@ -155,7 +155,7 @@ async def test_service_error_is_cannot_connect(
         {"operation": "ListStreams", "error": "InternalFailure", "count": 20},
     )
     flow_id = await _start(hass)
-    with patch("custom_components.kinesis_video.api.RetryPolicy.delay", return_value=0):
+    with patch("custom_components.kinesis_video.kvs.RetryPolicy.delay", return_value=0):
         result = await hass.config_entries.flow.async_configure(
             flow_id, entry_data(emulator)
         )
@@ -515,7 +515,7 @@ async def test_options_when_listing_fails(
 async def test_malformed_region_is_cannot_connect(
     hass: HomeAssistant, emulator: EmulatorProcess
 ) -> None:
-    """A typed region botocore cannot build a client for is refused on the form."""
+    """A typed region the client cannot be set up for is refused on the form."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**entry_data(emulator), CONF_REGION: "not a region!"}

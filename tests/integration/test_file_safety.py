@@ -19,8 +19,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import dt as dt_util
 
-from custom_components.kinesis_video.api import Image
 from custom_components.kinesis_video.const import DOMAIN
+from custom_components.kinesis_video.kvs import Image
 from kvs_emulator.testing import EmulatorProcess
 from tests.emulator.helpers import FRAMES_PER_FRAGMENT, assert_continuous, decode_frames
 
@@ -433,7 +433,7 @@ async def test_join_failure_leaves_nothing(
     """
     with (
         patch(
-            "custom_components.kinesis_video.services.join_mp4",
+            "custom_components.kinesis_video.mp4join.Mp4Joiner.add",
             side_effect=ValueError("Cannot join the clip parts"),
         ),
         pytest.raises(HomeAssistantError) as err,

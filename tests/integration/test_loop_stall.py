@@ -27,9 +27,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kinesis_video import clip, media_source, recordings, services
-from custom_components.kinesis_video.api import Fragment
+from custom_components.kinesis_video import answers, clip, media_source, recordings
 from custom_components.kinesis_video.const import CONF_STREAMS, DOMAIN
+from custom_components.kinesis_video.kvs import Fragment
 from custom_components.kinesis_video.media_source import KinesisVideoMediaSource
 from custom_components.kinesis_video.recordings import HOUR
 from kvs_emulator.testing import EmulatorProcess
@@ -69,7 +69,7 @@ async def test_list_fragments_answer_built_off_the_loop(
     await setup_entry(hass, config_entry)
     loop_thread = threading.get_ident()
     end = dt_util.utcnow()
-    with _threads((services, "summarize"), (services, "_fragment_json")) as seen:
+    with _threads((answers, "summarize"), (answers, "fragment_json")) as seen:
         response = await hass.services.async_call(
             DOMAIN,
             "list_fragments",
@@ -92,18 +92,19 @@ async def test_browser_merges_off_the_loop(
     loop_thread = threading.get_ident()
     hour = _hour_start(dt_util.utcnow() - timedelta(minutes=60))
     day = f"{config_entry.entry_id}/front-door/{hour.date().isoformat()}"
-    source = KinesisVideoMediaSource(hass)
-    with _threads((recordings, "merge_spans"), (media_source, "merge_spans")) as seen:
-        listed = await source.async_browse_media(
-            MediaSourceItem(hass, DOMAIN, day, None)
-        )
-        assert listed.children
-        merged = len(seen)
-        assert merged >= 1
+    source = KinesisVideoMediaSource(hass, await media_source.async_get_archive(hass))
+    with _threads((recordings, "merge_spans")) as seen:
+        # The hour first: the day reuses its spans, and merges the other hours.
         spans = await source.async_browse_media(
             MediaSourceItem(hass, DOMAIN, f"{day}/{hour.strftime('%H%z')}", None)
         )
         assert spans.children
+        merged = len(seen)
+        assert merged >= 1
+        listed = await source.async_browse_media(
+            MediaSourceItem(hass, DOMAIN, day, None)
+        )
+        assert listed.children
     assert len(seen) > merged
     assert loop_thread not in seen
 
@@ -175,8 +176,8 @@ def _time_steps() -> None:
     ]
     steps: dict[str, Callable[[], object]] = {
         "summarize": lambda: clip.summarize(day, "SERVER_TIMESTAMP"),
-        "1000 answer dicts": lambda: [services._fragment_json(f) for f in day[:1000]],
-        "43,200 answer dicts": lambda: [services._fragment_json(f) for f in day],
+        "1000 answer dicts": lambda: [answers.fragment_json(f) for f in day[:1000]],
+        "43,200 answer dicts": lambda: [answers.fragment_json(f) for f in day],
         "merge a day's spans": lambda: [
             recordings.merge_spans(f, "SERVER_TIMESTAMP") for _, _, f in hours
         ],

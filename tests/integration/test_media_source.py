@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import av
 import pytest
@@ -19,9 +21,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.kinesis_video.api import Fragment
 from custom_components.kinesis_video.const import DOMAIN
-from custom_components.kinesis_video.media_source import KinesisVideoMediaSource
+from custom_components.kinesis_video.kvs import Fragment
+from custom_components.kinesis_video.media_source import (
+    KinesisVideoMediaSource,
+    async_get_archive,
+)
 from custom_components.kinesis_video.recordings import (
     RecordingIndex,
     merge_spans,
@@ -33,6 +38,19 @@ from kvs_emulator.testing import EmulatorProcess
 from .conftest import admin, calls, setup_entry
 
 ROOT = f"media-source://{DOMAIN}"
+DASH = "\u2013"
+
+
+@pytest.fixture(autouse=True)
+def whole_days(hass: HomeAssistant, tmp_path: Path) -> Iterator[None]:
+    """Days answer once fully listed; thumbnails cached in the test's folder.
+
+    The day view's time budget depends on the machine's speed; the budget itself
+    is tested in test_media_thumbnails.py with a latency that makes it certain.
+    """
+    hass.config.config_dir = str(tmp_path / "config")
+    with patch("custom_components.kinesis_video.media_source.DAY_BUDGET_S", None):
+        yield
 
 
 async def _browse(hass: HomeAssistant, identifier: str = "") -> BrowseMediaSource:
@@ -107,13 +125,16 @@ async def test_browse_to_span_and_play(
     hour_item = next(
         c for c in day_result.children or [] if c.media_content_id.endswith(hour_id)
     )
-    assert hour_item.title.endswith("(57 min 20 s in 4 spans)")
+    # Short titles for the gallery, the detail one level down.
+    assert hour_item.title == f"{hour:%H:%M}"
 
     listing = await _browse(hass, hour_id)
+    assert listing.title.endswith(": 57 min 20 s in 4 spans")
     children = listing.children or []
     assert [c.can_play for c in children] == [True, False] * 4
     first, hole, second = children[:3]
     assert children[4].title.endswith("(20 s)")
+    assert first.title == f"{hour:%H:%M}{DASH}{gap[0]:%H:%M}"
     assert children[-1].title.startswith("No video ")
     assert hole.title.startswith("No video ")
     assert not hole.can_play
@@ -131,7 +152,6 @@ async def test_browse_to_span_and_play(
     )
     assert start_ms == hour.timestamp() * 1000
     assert end_ms == gap[0].timestamp() * 1000
-    assert dt_util.as_local(hour).strftime("%H:%M:%S") in first.title
     second_start = int(second.media_content_id.rsplit("/", 1)[1].split("-")[0])
     assert second_start == gap[1].timestamp() * 1000
 
@@ -160,15 +180,24 @@ async def test_day_listing_in_parallel(
     await admin(hass, emulator, "DELETE", "calls")
     result = await _browse(hass, f"{config_entry.entry_id}/backyard/{day}")
     titles = [c.title for c in result.children or []]
-    assert (
-        f"{hour:%H:%M} - {hour + timedelta(hours=1):%H:%M} (1 h 00 min in 1 span)"
-        in titles
-    )
+    assert f"{hour:%H:%M}" in titles
     log = await hass.async_add_executor_job(emulator.calls)
     errors = [c for c in log["calls"] if c["error"]]
     assert errors == []
-    # One call per hour of the day up to now (the day began within retention).
-    assert log["counts"]["ListFragments"] >= hour.hour + 1
+    # Every hour of the day up to now is known afterwards: the newest listed, the
+    # older ones (before the 2 h of history) found empty by one probe for all.
+    index = (await async_get_archive(hass)).indexes[config_entry.entry_id]
+    arn = next(
+        a for a in config_entry.runtime_data.coordinator.stream_arns if "backyard" in a
+    )
+    day_start = dt_util.as_utc(dt_util.start_of_local_day(hour))
+    known = [
+        index.known_spans(arn, a, b, "SERVER_TIMESTAMP")
+        for a, b in split_hours(day_start, dt_util.as_utc(hour) + timedelta(hours=1))
+    ]
+    assert None not in known
+    assert known[-1]  # the hour an hour ago holds video
+    assert log["counts"]["ListFragments"] < len(known) or len(known) <= 4
     # The hour being recorded ends with a span, not with a gap.
     current = _hour_start(dt_util.utcnow())
     listing = await _browse(
@@ -249,18 +278,102 @@ async def test_cache_is_bounded(
     assert index.cached_fragments == 0
 
 
+async def test_opened_hour_overtakes_the_listings_left_to_go_on(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """An hour opened while a day's other hours wait is listed first, and once.
+
+    A stream recording all day, 0.3 s per ListFragments (a fault rule) and no
+    time budget: the day answers with nothing listed and its listings go on in
+    the background. The oldest hour, opened then, is listed while some of them
+    are still under way, and the background listing of that hour takes its
+    answer instead of listing it again.
+    """
+    await setup_entry(hass, config_entry)
+    created = await admin(
+        hass, emulator, "POST", "streams", {"name": "all-day", "history": 20 * 3600}
+    )
+    arn = created["StreamARN"]
+    kind = "SERVER_TIMESTAMP"
+    end = dt_util.as_utc(_hour_start(dt_util.utcnow()))
+    hours = [(a, b, True) for a, b in split_hours(end - timedelta(hours=10), end)]
+    client = config_entry.runtime_data.client
+    await admin(hass, emulator, "DELETE", "calls")
+    # What one hour costs (pages), with a fresh index.
+    assert await RecordingIndex(client).spans(arn, *hours[0][:2], kind)
+    per_hour = (await calls(hass, emulator))["ListFragments"]
+    await admin(
+        hass,
+        emulator,
+        "POST",
+        "faults",
+        {"operation": "ListFragments", "count": -1, "latency_s": 0.3},
+    )
+    await admin(hass, emulator, "DELETE", "calls")
+    index = RecordingIndex(client)
+    assert await index.hours(arn, hours, kind, budget=0) == [None] * len(hours)
+    oldest = await index.spans(arn, *hours[0][:2], kind, final=True)
+    assert oldest
+    # Private: the background listings are what the test is about.
+    assert index._inflight
+    await asyncio.gather(*index._inflight.values(), *index._background)
+    listed = await index.hours(arn, hours, kind, budget=0)
+    assert all(listed)
+    assert listed[0] == oldest
+    # One probe for the older hours, then every hour listed once.
+    assert (await calls(hass, emulator))["ListFragments"] == 1 + per_hour * len(hours)
+
+
+async def test_first_recorded_hour_found_by_halving(
+    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+) -> None:
+    """A day's first span costs a few probes, not one per empty hour before it."""
+    await setup_entry(hass, config_entry)
+    arn = config_entry.runtime_data.coordinator.stream_arns[0]
+    kind = "SERVER_TIMESTAMP"
+    now = dt_util.utcnow()
+    end = dt_util.as_utc(_hour_start(now)) + timedelta(hours=1)
+    hours = [(a, b, False) for a, b in split_hours(end - timedelta(hours=20), end)]
+    index = RecordingIndex(config_entry.runtime_data.client)
+    await admin(hass, emulator, "DELETE", "calls")
+    spans = await index.first_spans(arn, hours, kind)
+    assert spans
+    # The emulator's 2 h of history began within the first recorded hour.
+    state = await admin(hass, emulator, "GET", "state")
+    began = next(s for s in state["streams"] if s["StreamARN"] == arn)
+    began_ms = round(began["history_start"] * 1000)
+    assert spans[0].start_ms - began_ms < 3000
+    first = next(
+        i for i, (a, b, _) in enumerate(hours) if b.timestamp() * 1000 > began_ms
+    )
+    # Every hour before it is known empty, with no call now.
+    assert all(index.known_spans(arn, a, b, kind) == [] for a, b, _ in hours[:first])
+    made = (await calls(hass, emulator))["ListFragments"]
+    assert made <= 2 + len(hours).bit_length() + 2  # probes + the hour's pages
+    assert made < first
+    assert await index.first_spans(arn, hours, kind) == spans
+    assert (await calls(hass, emulator))["ListFragments"] == made
+    # No hour recorded: found with a probe of the first hour and one of them all.
+    before = [
+        (a - timedelta(hours=6), b - timedelta(hours=6), f) for a, b, f in hours[:4]
+    ]
+    assert await index.first_spans(arn, before, kind) is None
+    assert (await calls(hass, emulator))["ListFragments"] == made + 2
+    assert await index.first_spans(arn, [], kind) is None
+
+
 async def test_listings_dropped_on_unload(
     hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
 ) -> None:
     """An unloaded (or removed) account's cached listings do not stay behind."""
     await setup_entry(hass, config_entry)
-    source = KinesisVideoMediaSource(hass)
+    source = KinesisVideoMediaSource(hass, await async_get_archive(hass))
     day = dt_util.now().date().isoformat()
     identifier = f"{config_entry.entry_id}/front-door/{day}"
     await source.async_browse_media(MediaSourceItem(hass, DOMAIN, identifier, None))
-    assert source._indexes  # private: what the test is about
+    assert source.archive.indexes
     await hass.config_entries.async_unload(config_entry.entry_id)
-    assert not source._indexes
+    assert not source.archive.indexes
 
 
 async def test_saved_clips(

@@ -25,8 +25,8 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
-from custom_components.kinesis_video.api import Image
 from custom_components.kinesis_video.const import DOMAIN
+from custom_components.kinesis_video.kvs import Image
 from custom_components.kinesis_video.services import EVENT_CLIP_SAVED
 from kvs_emulator.testing import EmulatorProcess
 from tests.emulator.helpers import (
@@ -518,15 +518,18 @@ async def test_api_failures_are_translated(
 async def test_write_failure(
     hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, tmp_path: Path
 ) -> None:
-    """A folder that cannot be made (a file is in the way): write_failed."""
+    """A folder that cannot be made (a file is in the way): the caller must
+    choose another path, so a validation error that names it."""
     (tmp_path / "file").write_bytes(b"x")
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await _call(
             hass,
             "save_clip",
             {"duration": 10, "filename": str(tmp_path / "file" / "c.mp4")},
         )
-    assert err.value.translation_key == "write_failed"
+    assert err.value.translation_key == "not_a_folder"
+    assert str(tmp_path / "file") in str(err.value)
+    assert (tmp_path / "file").read_bytes() == b"x"
 
 
 # -- list_fragments -------------------------------------------------------------
@@ -999,13 +1002,13 @@ async def test_save_images_errors(
     await admin(hass, emulator, "DELETE", "faults")
 
     (tmp_path / "c").write_bytes(b"a file, not a folder")
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await _call(
             hass,
             "save_images",
             {"end": _at(loaded - 5), "duration": 2, "folder": str(tmp_path / "c")},
         )
-    assert err.value.translation_key == "write_failed"
+    assert err.value.translation_key == "not_a_folder"
 
 
 async def test_save_clip_file_appears_meanwhile(

@@ -1,7 +1,8 @@
-"""The API layer against the KVS emulator (a child process): no mocks.
+"""The async client against the KVS emulator (a child process): no mocks.
 
-Blocking work (the emulator's admin API, urllib) runs in the default executor,
-which Home Assistant's ``verify_cleanup`` fixture shuts down after each test.
+Ported from tests/test_api.py (the boto3-in-executor client): the same cases and
+assertions, on an aiohttp session made by the test. Blocking test helpers (the
+emulator's admin API, urllib) run in the default executor.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ import itertools
 import socket
 import threading
 import urllib.request
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 
+import aiohttp
 import botocore.utils
 import pytest
 
-from custom_components.kinesis_video import api
-from custom_components.kinesis_video.api import (
+from custom_components.kinesis_video.kvs import (
     AuthenticationError,
     AwsCredentials,
     ClockSkewError,
+    FragmentList,
     InvalidArgumentError,
     KinesisVideoClient,
     NoDataRetentionError,
@@ -34,63 +35,30 @@ from custom_components.kinesis_video.api import (
     ServiceError,
     StreamNotFoundError,
     ThrottledError,
-    _TokenBucket,
+    TokenBucket,
+    models,
     parse_stream_arn,
+    wire,
 )
 from kvs_emulator.testing import EmulatorProcess
 
-FAST = RetryPolicy(retries=4, base_s=0.01, cap_s=0.05)
-MISSING_ARN = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/nowhere/1700000000000"
+from .conftest import (
+    FAST,
+    MISSING_ARN,
+    admin,
+    aligned_range,
+    blocking,
+    counts,
+    credentials,
+    fault,
+)
 
-
-def credentials(emulator: EmulatorProcess, **changes: Any) -> AwsCredentials:
-    values = {
-        "access_key_id": emulator.access_key,
-        "secret_access_key": emulator.secret_key,
-        "region": emulator.region,
-        "endpoint_url": emulator.url,
-    }
-    return AwsCredentials(**{**values, **changes})
-
-
-async def blocking[T](func: Callable[..., T], *args: Any) -> T:
-    """Run blocking test helpers (urllib) off the loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
-
-
-async def admin(
-    emulator: EmulatorProcess, method: str, path: str, body: dict[str, Any] | None
-) -> Any:
-    return await blocking(emulator.admin, method, path, body)
-
-
-async def counts(emulator: EmulatorProcess) -> dict[str, int]:
-    result: dict[str, int] = (await blocking(emulator.calls))["counts"]
-    return result
+MakeClient = Callable[..., KinesisVideoClient]
 
 
 def fetch_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
-
-
-@pytest.fixture
-async def client(emulator: EmulatorProcess) -> AsyncIterator[KinesisVideoClient]:
-    kvs = await KinesisVideoClient.create(credentials(emulator), retry=FAST)
-    yield kvs
-    await kvs.close()
-
-
-@pytest.fixture
-async def arns(client: KinesisVideoClient) -> dict[str, str]:
-    return {stream.name: stream.arn for stream in await client.list_streams()}
-
-
-def aligned_range(minutes: int) -> tuple[datetime, datetime]:
-    """An hour ago, off the 2 s fragment grid, so exactly minutes*30 starts fit."""
-    end = datetime.now(UTC) - timedelta(hours=1)
-    end = end.replace(second=end.second - end.second % 2, microsecond=500_000)
-    return end - timedelta(minutes=minutes), end
 
 
 # -- control plane -------------------------------------------------------------
@@ -275,10 +243,8 @@ async def test_latest_image_none_when_camera_offline(
 # -- errors ----------------------------------------------------------------------
 
 
-async def test_wrong_secret(emulator: EmulatorProcess) -> None:
-    kvs = await KinesisVideoClient.create(
-        credentials(emulator, secret_access_key="wrong"), retry=FAST
-    )
+async def test_wrong_secret(emulator: EmulatorProcess, make_client: MakeClient) -> None:
+    kvs = make_client(credentials=credentials(emulator, secret_access_key="wrong"))
     with pytest.raises(AuthenticationError) as caught:
         await kvs.list_streams()
     assert caught.value.code == "authentication"
@@ -288,9 +254,9 @@ async def test_wrong_secret(emulator: EmulatorProcess) -> None:
     await kvs.close()
 
 
-async def test_unknown_key(emulator: EmulatorProcess) -> None:
-    kvs = await KinesisVideoClient.create(
-        credentials(emulator, access_key_id="AKIANOBODY0000000000"), retry=FAST
+async def test_unknown_key(emulator: EmulatorProcess, make_client: MakeClient) -> None:
+    kvs = make_client(
+        credentials=credentials(emulator, access_key_id="AKIANOBODY0000000000")
     )
     with pytest.raises(AuthenticationError):
         await kvs.list_streams()
@@ -381,7 +347,7 @@ async def test_invalid_arguments(
     with pytest.raises(InvalidArgumentError) as caught:  # the service says so
         await client.get_images(arns["backyard"], start, start + timedelta(minutes=10))
     assert caught.value.aws_code == "InvalidArgumentException"
-    with pytest.raises(InvalidArgumentError):  # botocore's parameter validation
+    with pytest.raises(InvalidArgumentError):  # the model's bounds, checked here
         await client.get_hls_url(arns["backyard"], expires=10)
     naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
     with pytest.raises(InvalidArgumentError, match="timezone"):
@@ -401,10 +367,6 @@ async def test_unsupported_media_type(
 # -- retries ---------------------------------------------------------------------
 
 
-async def fault(emulator: EmulatorProcess, **rule: Any) -> None:
-    await admin(emulator, "POST", "faults", rule)
-
-
 async def test_throttling_retried(
     client: KinesisVideoClient, arns: dict[str, str], emulator: EmulatorProcess
 ) -> None:
@@ -419,11 +381,9 @@ async def test_throttling_retried(
 
 
 async def test_throttling_exhausted(
-    emulator: EmulatorProcess, arns: dict[str, str]
+    emulator: EmulatorProcess, arns: dict[str, str], make_client: MakeClient
 ) -> None:
-    kvs = await KinesisVideoClient.create(
-        credentials(emulator), retry=RetryPolicy(retries=3, base_s=0.01, cap_s=0.02)
-    )
+    kvs = make_client(retry=RetryPolicy(retries=3, base_s=0.01, cap_s=0.02))
     await fault(
         emulator,
         operation="ListFragments",
@@ -439,12 +399,10 @@ async def test_throttling_exhausted(
 
 
 async def test_real_rate_limit_absorbed(
-    emulator: EmulatorProcess, arns: dict[str, str]
+    emulator: EmulatorProcess, arns: dict[str, str], make_client: MakeClient
 ) -> None:
     """HLS allows 5 calls in a burst, then 1 per second: back-off rides it out."""
-    kvs = await KinesisVideoClient.create(
-        credentials(emulator), retry=RetryPolicy(retries=6, base_s=0.2, cap_s=1)
-    )
+    kvs = make_client(retry=RetryPolicy(retries=6, base_s=0.2, cap_s=1))
     for _ in range(7):
         await kvs.get_hls_url(arns["front-door"])
     calls = (await blocking(emulator.calls))["calls"]
@@ -511,11 +469,9 @@ async def test_endpoint_moved(
 
 
 async def test_timeout_refreshes_endpoint(
-    emulator: EmulatorProcess, arns: dict[str, str]
+    emulator: EmulatorProcess, arns: dict[str, str], make_client: MakeClient
 ) -> None:
-    kvs = await KinesisVideoClient.create(
-        credentials(emulator), retry=FAST, read_timeout=0.5
-    )
+    kvs = make_client(read_timeout=0.5)
     await fault(emulator, operation="GetImages", latency_s=2, count=1)
     start, _ = aligned_range(0)
     images = await kvs.get_images(arns["backyard"], start, start)
@@ -524,11 +480,14 @@ async def test_timeout_refreshes_endpoint(
     await kvs.close()
 
 
-async def test_connection_refused(socket_enabled: None) -> None:
+async def test_connection_refused(
+    socket_enabled: None, http: aiohttp.ClientSession
+) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    kvs = await KinesisVideoClient.create(
+    kvs = KinesisVideoClient(
+        http,
         AwsCredentials(
             "AKIAEXAMPLE", "s3cret", "us-east-1", f"http://127.0.0.1:{port}"
         ),
@@ -553,38 +512,43 @@ async def test_repr_hides_secret(
     assert emulator.access_key in repr(client)
 
 
-async def test_calls_run_in_given_executor(emulator: EmulatorProcess) -> None:
-    """Every request is sent from the executor, never from the loop's thread."""
+async def test_no_request_from_the_executor(
+    emulator: EmulatorProcess, http: aiohttp.ClientSession
+) -> None:
+    """Every request goes through the given session, from the loop's thread.
+
+    (The old client sent from executor threads; this one holds none while it
+    waits on the network.) The executor only decodes the stills here.
+    """
     loop_thread = threading.current_thread()
     senders: set[threading.Thread] = set()
     jobs: list[str] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kvs-test") as pool:
 
-        def run[*Ts, T](func: Callable[[*Ts], T], /, *args: *Ts) -> asyncio.Future[T]:
-            jobs.append(getattr(func, "__name__", "?"))
-            return asyncio.get_running_loop().run_in_executor(pool, func, *args)
+    async def on_request_start(*_: Any) -> None:
+        senders.add(threading.current_thread())
 
-        kvs = await KinesisVideoClient.create(
-            credentials(emulator), run_in_executor=run, retry=FAST
-        )
-        # Register on the session too, so archived-media clients made later have it.
-        for events in (kvs._control_client.meta.events, kvs._session.events):
-            events.register(
-                "before-send",
-                lambda **_: senders.add(threading.current_thread()),
-            )
-        arn = (await kvs.list_streams())[0].arn
-        await asyncio.gather(
-            kvs.get_hls_url(arn),
-            kvs.latest_image(arn),
-            kvs.list_fragments(arn, *aligned_range(1)),
-        )
-        assert len(kvs._media_clients) == 1  # one per data endpoint, made once
-        await kvs.close()
-    assert jobs[0] == "build"
-    assert senders
-    assert loop_thread not in senders
-    assert all(t.name.startswith("kvs-test") for t in senders)
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    session = aiohttp.ClientSession(trace_configs=[trace])
+
+    def run[*Ts, T](func: Callable[[*Ts], T], /, *args: *Ts) -> asyncio.Future[T]:
+        jobs.append(getattr(func, "__name__", "?"))
+        return asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+    kvs = KinesisVideoClient(
+        session, credentials(emulator), run_in_executor=run, retry=FAST
+    )
+    arn = (await kvs.list_streams())[0].arn
+    await asyncio.gather(
+        kvs.get_hls_url(arn),
+        kvs.latest_image(arn),
+        kvs.list_fragments(arn, *aligned_range(1)),
+    )
+    await kvs.close()
+    await session.close()
+    assert senders == {loop_thread}
+    assert jobs == ["images"]
+    assert (await counts(emulator))["ListStreams"] == 1
 
 
 async def test_pacer_counts_start_to_start() -> None:
@@ -598,7 +562,7 @@ async def test_pacer_counts_start_to_start() -> None:
     async def sleep(delay: float) -> None:
         slept.append(delay)
 
-    bucket = _TokenBucket(1 / 1.1, 1, clock=lambda: now, sleep=sleep)
+    bucket = TokenBucket(1 / 1.1, 1, clock=lambda: now, sleep=sleep)
     await bucket.take()
     now += 2.0  # a 2 s download: the next one may start at once
     await bucket.take()
@@ -611,47 +575,41 @@ async def test_pacer_counts_start_to_start() -> None:
     assert slept[-1] == pytest.approx(1.1)
 
 
-async def test_list_fragments_parsed_in_the_executor_without_tzlocal(
+async def test_list_fragments_builds_no_fragment_objects(
     client: KinesisVideoClient,
     arns: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Epoch timestamps go straight to UTC, and Fragments are built off the loop.
+    """Listing fills columns; a Fragment is built only when an item is read.
 
-    botocore's default parser looks up the local zone (dateutil) for every
-    timestamp: slow on a day of fragments. Which parser runs, and on which
-    thread, is invisible to the emulator, so both are spied on here.
+    How many objects a listing makes is invisible to the emulator, so the
+    Fragment class is spied on here.
     """
-    tz_lookups = 0
-    get_tzinfo_options = botocore.utils.get_tzinfo_options
+    built = 0
+    real_fragment = models.Fragment
 
-    def counting_tzinfo_options() -> Any:
-        nonlocal tz_lookups
-        tz_lookups += 1
-        return get_tzinfo_options()
+    def fragment(*fields: Any) -> models.Fragment:
+        nonlocal built
+        built += 1
+        return real_fragment(*fields)
 
-    monkeypatch.setattr(botocore.utils, "get_tzinfo_options", counting_tzinfo_options)
-    built_on: set[threading.Thread] = set()
-    real_fragment = api.Fragment
-
-    def fragment(**fields: Any) -> api.Fragment:
-        built_on.add(threading.current_thread())
-        return real_fragment(**fields)
-
-    monkeypatch.setattr(api, "Fragment", fragment)
+    monkeypatch.setattr(models, "Fragment", fragment)
     start, end = aligned_range(10)
     fragments, _ = await client.list_fragments(arns["front-door"], start, end)
+    assert isinstance(fragments, FragmentList)
     assert len(fragments) == 300
-    assert tz_lookups == 0
-    assert built_on
-    assert threading.current_thread() not in built_on
+    assert built == 0
     assert {f.server_timestamp.tzinfo for f in fragments} == {UTC}
     assert {f.producer_timestamp.tzinfo for f in fragments} == {UTC}
+    assert built == 600  # two passes over 300, one object per item read
+    assert fragments.server_ms[0] == round(
+        fragments[0].server_timestamp.timestamp() * 1000
+    )
 
 
 def test_timestamp_parser_matches_botocore() -> None:
     """The same instants as botocore's parser, always in UTC."""
     for value in (1796092734, 1796092734.123, "2026-12-01T02:34:19.5Z"):
-        ours = api._parse_timestamp(value)
+        ours = wire.answer_time(value)
         assert ours.tzinfo is UTC or ours.utcoffset() == timedelta(0)
         assert ours == botocore.utils.parse_timestamp(value)

@@ -1,0 +1,1 @@
+"""Browser tests (collected only when this folder is named; see conftest.py)."""

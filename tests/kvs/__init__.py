@@ -1,0 +1,1 @@
+"""Tests of the async Kinesis Video client library (kvs/), against the emulator."""
