@@ -396,9 +396,15 @@ async def test_entry_not_loaded(
 async def test_save_clip_no_media(
     hass: HomeAssistant, emulator: EmulatorProcess, loaded: int, media: Path
 ) -> None:
-    """A range with no recording: translated runtime error, nothing written."""
+    """A range with no recording: translated runtime error, nothing written.
+
+    Before the stream's 2 h of history (a future end is now waited for: see
+    test_event_clips.py).
+    """
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "save_clip", {"start": _at(loaded + 3600), "duration": 60})
+        await _call(
+            hass, "save_clip", {"start": _at(loaded - 3 * 3600), "duration": 60}
+        )
     assert not isinstance(err.value, ServiceValidationError)
     assert err.value.translation_key == "no_media"
     assert "front-door" in str(err.value)
@@ -981,7 +987,12 @@ async def test_save_images_errors(
         await _call(
             hass,
             "save_images",
-            {"start": _at(loaded + 600), "duration": 10, "folder": str(tmp_path / "a")},
+            # Before the 2 h of history (a future end would be waited for).
+            {
+                "start": _at(loaded - 3 * 3600),
+                "duration": 10,
+                "folder": str(tmp_path / "a"),
+            },
         )
     assert err.value.translation_key == "no_media"
 
