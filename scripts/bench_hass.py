@@ -421,6 +421,7 @@ def scenario_clip(args: argparse.Namespace) -> None:
                 )
                 growth = (hass.rss_kib("VmHWM") - rss_before) / 1024
                 result = answer["service_response"][camera]
+                time.sleep(1.2)  # GetClip's 1 TPS: after the action's last call
                 with tempfile.TemporaryDirectory() as out:
                     base_s, base_bytes = timed(
                         lambda start=start, end=end, out=out: boto3_clip(
