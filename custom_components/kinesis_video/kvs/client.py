@@ -125,6 +125,27 @@ def _time_range(
     return time_range or None
 
 
+def _playback_params(
+    arn: str,
+    selector_key: str,
+    *,
+    mode: PlaybackMode,
+    expires: int,
+    timestamp_type: TimestampType,
+    time_range: tuple[datetime | None, datetime | None],
+) -> dict[str, Any]:
+    """What HLS and DASH session requests share: stream, mode, selector, expiry."""
+    selector: dict[str, Any] = {"FragmentSelectorType": timestamp_type}
+    if timestamps := _time_range(*time_range):
+        selector["TimestampRange"] = timestamps
+    return {
+        "StreamARN": arn,
+        "PlaybackMode": mode,
+        selector_key: selector,
+        "Expires": wire.check_range("Expires", expires, 300, 43200),
+    }
+
+
 class _FileSink:
     """A file written from ``offset`` by executor jobs, one at a time.
 
@@ -450,16 +471,15 @@ class KinesisVideoClient:
         display_timestamp: DisplayTimestamp | None = None,
     ) -> SessionUrl:
         """An HLS session URL (master playlist) valid for ``expires`` seconds."""
-        selector: dict[str, Any] = {"FragmentSelectorType": timestamp_type}
-        params: dict[str, Any] = {
-            "StreamARN": arn,
-            "PlaybackMode": mode,
-            "HLSFragmentSelector": selector,
-            "ContainerFormat": container,
-            "Expires": wire.check_range("Expires", expires, 300, 43200),
-        }
-        if time_range := _time_range(start, end):
-            selector["TimestampRange"] = time_range
+        params = _playback_params(
+            arn,
+            "HLSFragmentSelector",
+            mode=mode,
+            expires=expires,
+            timestamp_type=timestamp_type,
+            time_range=(start, end),
+        )
+        params["ContainerFormat"] = container
         if max_results is not None:
             params["MaxMediaPlaylistFragmentResults"] = wire.check_range(
                 "MaxMediaPlaylistFragmentResults", max_results, 1, 5000
@@ -485,15 +505,14 @@ class KinesisVideoClient:
         display_timestamp: DisplayTimestamp | None = None,
     ) -> SessionUrl:
         """A DASH session URL (manifest) valid for ``expires`` seconds."""
-        selector: dict[str, Any] = {"FragmentSelectorType": timestamp_type}
-        params: dict[str, Any] = {
-            "StreamARN": arn,
-            "PlaybackMode": mode,
-            "DASHFragmentSelector": selector,
-            "Expires": wire.check_range("Expires", expires, 300, 43200),
-        }
-        if time_range := _time_range(start, end):
-            selector["TimestampRange"] = time_range
+        params = _playback_params(
+            arn,
+            "DASHFragmentSelector",
+            mode=mode,
+            expires=expires,
+            timestamp_type=timestamp_type,
+            time_range=(start, end),
+        )
         if max_results is not None:
             params["MaxManifestFragmentResults"] = wire.check_range(
                 "MaxManifestFragmentResults", max_results, 1, 5000
