@@ -31,7 +31,9 @@ import argparse
 import concurrent.futures
 import http.client
 import json
+import multiprocessing
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -56,7 +58,7 @@ import demo_provision  # noqa: E402
 
 from kvs_emulator.testing import EmulatorProcess  # noqa: E402
 
-COMPONENTS = ("api", "config", "frontend", "onboarding", "stream")
+COMPONENTS = ("api", "bench_gc_watch", "config", "frontend", "onboarding", "stream")
 PROBE_INTERVAL_S = 0.02
 FRAGMENT_S = 2
 
@@ -83,6 +85,9 @@ class Hass:
         (self.dir / "custom_components" / "kinesis_video").symlink_to(
             ROOT / "custom_components" / "kinesis_video"
         )
+        (self.dir / "custom_components" / "bench_gc_watch").symlink_to(
+            ROOT / "scripts" / "bench_gc_watch"
+        )
         (self.dir / "media").mkdir()
         lines = [
             "homeassistant:",
@@ -98,6 +103,8 @@ class Hass:
         (self.dir / "configuration.yaml").write_text("\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "homeassistant", "-c", str(self.dir), "--skip-pip"],
+            # Not the repository: its custom_components/ would shadow the config's.
+            cwd=self.dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -147,6 +154,11 @@ class Hass:
         if status != 200:
             raise SystemExit(f"{name} answered {status}: {str(answer)[:300]}")
         return answer
+
+    def gc_pauses(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Collections over 1 ms inside Home Assistant (scripts/bench_gc_watch)."""
+        answer = self.ha.call("GET", "/api/bench_gc_watch")
+        return [p for p in answer["pauses"] if since <= p["at"] <= until]
 
     def rss_kib(self, field: str) -> int:
         assert self.process is not None
@@ -202,37 +214,63 @@ def running(
             hass.stop()
 
 
+def _probe_loop(
+    port: int, token: str, stop: Any, samples: multiprocessing.Queue[Any]
+) -> None:
+    """``GET /api/`` every 20 ms; (monotonic time, latency in ms) of each."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        began = time.perf_counter()
+        conn.request("GET", "/api/", headers=headers)
+        response = conn.getresponse()
+        response.read()
+        took = (time.perf_counter() - began) * 1000
+        samples.put((time.monotonic(), took))
+        stop.wait(max(0.0, PROBE_INTERVAL_S - took / 1000))
+    conn.close()
+
+
 class Probe:
-    """``GET /api/`` every 20 ms on a kept-alive connection; latencies in ms."""
+    """``GET /api/`` every 20 ms on a kept-alive connection; latencies in ms.
+
+    From a process of its own: the benchmark's threads parse answers of many
+    megabytes (``json.loads`` holds the GIL throughout), which would delay a
+    probe thread here and show as a stall of Home Assistant. The samples carry
+    ``time.monotonic()``, one clock for every process of the machine.
+    """
 
     def __init__(self, hass: Hass) -> None:
-        self.hass = hass
+        context = multiprocessing.get_context("spawn")
         self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.hass.port, timeout=30)
-        headers = {"Authorization": f"Bearer {self.hass.ha.token}"}
-        while not self._stop.is_set():
-            began = time.perf_counter()
-            conn.request("GET", "/api/", headers=headers)
-            response = conn.getresponse()
-            response.read()
-            took = (time.perf_counter() - began) * 1000
-            self.samples.append((time.monotonic(), took))
-            self._stop.wait(max(0.0, PROBE_INTERVAL_S - took / 1000))
-        conn.close()
+        self._queue: multiprocessing.Queue[Any] = context.Queue()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_probe_loop,
+            args=(hass.port, hass.ha.token, self._stop, self._queue),
+            daemon=True,
+        )
 
     def __enter__(self) -> Probe:
-        self._thread.start()
+        self._process.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        self._process.join(30)
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.samples.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def window(self, since: float, until: float) -> list[float]:
+        # The probe's last sample may still be on its way: at most 20 ms.
+        time.sleep(0.1)
+        self._drain()
         return [took for at, took in self.samples if since <= at <= until]
 
 
@@ -306,6 +344,10 @@ def scenario_loop(args: argparse.Namespace) -> None:
         with Probe(hass) as probe:
             time.sleep(5)  # settle after setup
             for run in range(args.runs):
+                # A full collection first: one in the busy window is then due to
+                # what the window allocated, not to what the startup left.
+                hass.ha.call("POST", "/api/bench_gc_watch")
+                time.sleep(1)  # a probe that waited for the collection is answered
                 idle_from = time.monotonic()
                 time.sleep(5)
                 idle = probe.window(idle_from, time.monotonic())
@@ -317,17 +359,18 @@ def scenario_loop(args: argparse.Namespace) -> None:
                             "entity_id": entity,
                             "start": start.isoformat(),
                             "end": end.isoformat(),
-                            "limit": 100000,
+                            "limit": args.limit,
                         },
                     )
                     found = answer["service_response"][entity]
-                    return len(found["fragments"])
+                    return int(found["summary"]["count"])
 
                 busy_from = time.monotonic()
                 with concurrent.futures.ThreadPoolExecutor(4) as pool:
                     counts = list(pool.map(one, cameras))
                 busy_until = time.monotonic()
                 busy = probe.window(busy_from, busy_until)
+                pauses = hass.gc_pauses(busy_from, busy_until)
                 with concurrent.futures.ThreadPoolExecutor(4) as pool:
                     base_s, base_counts = timed(
                         lambda: list(
@@ -348,15 +391,38 @@ def scenario_loop(args: argparse.Namespace) -> None:
                         "busy_p99_ms": percentile(busy, 0.99),
                         "busy_max_ms": max(busy),
                         "stall_over_idle_ms": max(busy) - statistics.median(idle),
+                        "gc_max_ms": max((p["ms"] for p in pauses), default=0.0),
+                        "gc_full": sum(p["generation"] == 2 for p in pauses),
+                        "gc_pauses": len(pauses),
                         "actions_s": busy_until - busy_from,
                         "boto3_s": base_s,
                         "ratio": (busy_until - busy_from) / base_s,
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)
+                if args.pauses:
+                    for pause in pauses:
+                        pause["at"] -= busy_from
+                        print("   gc", json.dumps(pause))
+                    slow = [
+                        (at - busy_from, ms)
+                        for at, ms in probe.samples
+                        if busy_from <= at <= busy_until and ms > 50
+                    ]
+                    print("   probe > 50 ms (s after start, ms):", slow)
+        heap = hass.ha.call("GET", "/api/bench_gc_watch?objects")
+        print(f"tracked objects by generation: {heap['objects']}")
         blocking = hass.log_lines("blocking call")
     summarize(
-        rows, ["stall_over_idle_ms", "busy_max_ms", "actions_s", "boto3_s", "ratio"]
+        rows,
+        [
+            "stall_over_idle_ms",
+            "gc_max_ms",
+            "busy_max_ms",
+            "actions_s",
+            "boto3_s",
+            "ratio",
+        ],
     )
     print(f"blocking-call warnings in the log: {len(blocking)}")
 
@@ -405,6 +471,8 @@ def scenario_clip(args: argparse.Namespace) -> None:
                 end = datetime.now(UTC) - timedelta(minutes=5 + run)
                 start = end - timedelta(minutes=minutes)
                 name = f"bench_{minutes}_{run}.mp4"
+                # GetClip's 1 TPS per stream is shared: after the last baseline's.
+                time.sleep(1.2)
                 hass.reset_peak_rss()
                 rss_before = hass.rss_kib("VmRSS")
                 ha_s, answer = timed(
@@ -421,7 +489,7 @@ def scenario_clip(args: argparse.Namespace) -> None:
                 )
                 growth = (hass.rss_kib("VmHWM") - rss_before) / 1024
                 result = answer["service_response"][camera]
-                time.sleep(1.2)  # GetClip's 1 TPS: after the action's last call
+                time.sleep(1.2)  # and the baseline after the action's last call
                 with tempfile.TemporaryDirectory() as out:
                     base_s, base_bytes = timed(
                         lambda start=start, end=end, out=out: boto3_clip(
@@ -476,6 +544,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="scenario", required=True)
     loop = sub.add_parser("loop")
     loop.add_argument("--runs", type=int, default=3)
+    loop.add_argument("--limit", type=int, default=100000)
+    loop.add_argument("--pauses", action="store_true", help="print each GC pause")
     clip = sub.add_parser("clip")
     clip.add_argument("--minutes", type=int, nargs="+", default=[30, 60])
     clip.add_argument("--runs", type=int, default=2)

@@ -130,26 +130,44 @@ GET_PLAYBACK_URL_SCHEMA: Final = cv.make_entity_service_schema(
         ),
     }
 )
-SAVE_FRAGMENTS_SCHEMA: Final = cv.make_entity_service_schema(
-    {
-        vol.Required(ATTR_FRAGMENTS): vol.All(
-            cv.ensure_list,
-            vol.Length(min=1),
-            # A full match: "$" would let a trailing line break through.
-            [
-                vol.All(
-                    cv.string,
-                    vol.Match(
-                        r"\A\d{1,128}\Z",
-                        msg="a fragment number is 1 to 128 digits, as "
-                        "list_fragments answers it",
-                    ),
-                )
-            ],
-        ),
-        vol.Optional(ATTR_FILENAME): cv.string,
-        vol.Optional(ATTR_OVERWRITE, default=False): cv.boolean,
-    }
+
+
+def _fragments_or_range(data: dict[str, Any]) -> dict[str, Any]:
+    """save_fragments takes fragment numbers or a time range: one of the two."""
+    has_range = any(key in data for key in (ATTR_START, ATTR_END, ATTR_DURATION))
+    if (ATTR_FRAGMENTS in data) == has_range:
+        raise vol.Invalid(
+            "give either fragment numbers or a time range (start, end, duration)"
+            + (", not both" if has_range else ""),
+            path=[ATTR_FRAGMENTS],
+        )
+    return data
+
+
+SAVE_FRAGMENTS_SCHEMA: Final = vol.All(
+    cv.make_entity_service_schema(
+        {
+            **_RANGE_FIELDS,
+            vol.Optional(ATTR_FRAGMENTS): vol.All(
+                cv.ensure_list,
+                vol.Length(min=1),
+                # A full match: "$" would let a trailing line break through.
+                [
+                    vol.All(
+                        cv.string,
+                        vol.Match(
+                            r"\A\d{1,128}\Z",
+                            msg="a fragment number is 1 to 128 digits, as "
+                            "list_fragments answers it",
+                        ),
+                    )
+                ],
+            ),
+            vol.Optional(ATTR_FILENAME): cv.string,
+            vol.Optional(ATTR_OVERWRITE, default=False): cv.boolean,
+        }
+    ),
+    _fragments_or_range,
 )
 SAVE_IMAGES_SCHEMA: Final = cv.make_entity_service_schema(
     {

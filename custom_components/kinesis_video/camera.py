@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from functools import partial
+from functools import cache, partial
+from pathlib import Path
 
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.components.stream import Stream
@@ -21,6 +22,7 @@ from .coordinator import (
 )
 from .entity import KinesisVideoEntity
 from .kvs import KinesisVideoClient, KinesisVideoError
+from .live_proxy import LiveProxy
 from .live_session import LiveSession, shared_request
 
 _LOGGER = logging.getLogger(__name__)
@@ -32,8 +34,21 @@ STILL_CACHE_SIZES = 4
 # GetImages' largest WidthPixels and HeightPixels.
 MAX_STILL_WIDTH = 3840
 MAX_STILL_HEIGHT = 2160
+# Answered when there is no still at all (HA's camera proxy would answer 500 to
+# None): 640 x 360, 3 KB, made once with Pillow:
+#   image = Image.new("RGB", (640, 360), (48, 48, 48))
+#   ImageDraw.Draw(image).text((320, 180), "No image", fill=(160, 160, 160),
+#       font=ImageFont.load_default(size=36), anchor="mm")
+#   image.save("no_image.jpg", "JPEG", quality=75, optimize=True)
+NO_IMAGE = Path(__file__).parent / "no_image.jpg"
 
 type _Size = tuple[int | None, int | None]
+
+
+@cache
+def _no_image() -> bytes:
+    """The placeholder JPEG, read once (call it in the executor)."""
+    return NO_IMAGE.read_bytes()
 
 
 async def async_setup_entry(
@@ -71,11 +86,11 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self._live = LiveSession(
             coordinator.hass,
             coordinator.config_entry,
-            client,
             arn,
             name=self.stream_name,
             on_update=self._async_live_changed,
         )
+        self._proxy = LiveProxy(coordinator.hass, self._live, self.stream_name)
         # Size -> (time.monotonic(), JPEG), least recently used first.
         self._stills: OrderedDict[_Size, tuple[float, bytes]] = OrderedDict()
         # Size -> the GetImages request in flight, shared by every requester.
@@ -94,8 +109,21 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
         self.async_write_ha_state()
 
     async def stream_source(self) -> str | None:
-        """A LIVE HLS session URL, reused until shortly before it expires."""
-        return await self._live.async_url()
+        """This camera's local playlists of its LIVE HLS session (live_proxy).
+
+        Only while KVS gives a session (none when the camera sent nothing for
+        30 s). The session URL itself when the worker cannot come in to Home
+        Assistant's server (see ``local_base_url``).
+        """
+        if (url := await self._live.async_url()) is None:
+            return None
+        self._live.local_source = self._proxy.url()
+        return self._live.local_source or url
+
+    async def async_added_to_hass(self) -> None:
+        """Serve the local playlists."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._proxy.async_register())
 
     async def async_create_stream(self) -> Stream | None:
         """Create the stream (or reuse it, with a fresh URL) and watch its URL."""
@@ -114,8 +142,12 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
-    ) -> bytes | None:
-        """The running stream's keyframe, else a (briefly cached) GetImages still."""
+    ) -> bytes:
+        """The running stream's keyframe, else a (briefly cached) GetImages still.
+
+        Without either (nor a last good still), the "No image" placeholder: a
+        JPEG like the others (the camera's default content type), not a 500.
+        """
         # 0 (the more-info dialog asks height=0) means "keep the aspect ratio":
         # GetImages then scales the side not given (its minimum is 1 pixel).
         size: _Size = (
@@ -140,9 +172,11 @@ class KinesisVideoCamera(KinesisVideoEntity, Camera):
             partial(self._async_fetch_still, size),
             f"{self.entity_id} still",
         )
-        if image is None and cached is not None:
+        if image is not None:
+            return image
+        if cached is not None:
             return cached[1]  # the last good one, rather than none
-        return image
+        return await self.hass.async_add_executor_job(_no_image)
 
     async def _async_fetch_still(self, size: _Size) -> bytes | None:
         """GetImages at ``size`` into the cache (least recently used size out)."""

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from weakref import WeakSet
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -44,21 +46,46 @@ _LOGGER = logging.getLogger(__name__)
 STATUS_RETRY_INTERVAL = timedelta(seconds=30)
 
 
-def _outage_at_warning(record: logging.LogRecord) -> bool:
-    """Log the coordinators' "Error fetching ..." line at warning in an outage.
+class _Polls(Protocol):
+    # Read-only: Home Assistant 2025.4 types the exception as Exception.
+    @property
+    def last_update_success(self) -> bool: ...
+    @property
+    def last_exception(self) -> BaseException | None: ...
 
-    Home Assistant logs a failed poll (once, until it recovers) at error; the
-    user can do nothing about an AWS outage, so it is a warning here.
+
+# Every running poll of the integration (all entries): what the log filter reads.
+_POLLS: WeakSet[_Polls] = WeakSet()
+
+
+def _outage_once(record: logging.LogRecord, polls: Iterable[_Polls] = _POLLS) -> bool:
+    """One warning per AWS outage, however many polls see it.
+
+    Home Assistant logs a failed poll (once per coordinator, until it
+    recovers) at error. The user can do nothing about an AWS outage, and the
+    status poll and every stream's health poll see the same one: the first
+    such line is a warning, the others while another poll is still failing
+    for an outage are debug. Read from the polls themselves, not remembered:
+    Home Assistant logs before it marks the logging poll failed, and a poll
+    that is unloaded mid-outage leaves nothing behind. Recoveries stay (info).
     """
-    if record.levelno == logging.ERROR and any(
-        isinstance(arg, ServiceOutageError) for arg in record.args or ()
+    args = record.args if isinstance(record.args, tuple) else ()
+    if record.levelno != logging.ERROR or not any(
+        isinstance(arg, ServiceOutageError) for arg in args
     ):
-        record.levelno = logging.WARNING
-        record.levelname = logging.getLevelName(logging.WARNING)
-    return True
+        return True
+    first = not any(
+        not poll.last_update_success
+        and isinstance(poll.last_exception, ServiceOutageError)
+        for poll in list(polls)
+    )
+    level = logging.WARNING if first else logging.DEBUG
+    record.levelno = level
+    record.levelname = logging.getLevelName(level)
+    return first or _LOGGER.isEnabledFor(logging.DEBUG)
 
 
-_LOGGER.addFilter(_outage_at_warning)
+_LOGGER.addFilter(_outage_once)
 
 # Options: follow every stream of the account (streams created later are added,
 # deleted ones removed); off, a new stream raises a fixable repair issue instead.
@@ -131,6 +158,7 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
             name=DOMAIN,
             update_interval=STATUS_POLL_INTERVAL,
         )
+        _POLLS.add(self)
         self.client = client
         # Last known "usable" state per stream, to log changes once (the
         # coordinator itself logs once when the service is unreachable).
@@ -148,6 +176,11 @@ class KinesisVideoCoordinator(DataUpdateCoordinator[dict[str, StreamInfo | None]
     def follow_all(self) -> bool:
         """Whether every stream of the account is shown, new ones included."""
         return bool(self.config_entry.options.get(CONF_FOLLOW_ALL, False))
+
+    async def async_shutdown(self) -> None:
+        """Stop polling (entry unloaded): no longer an outage the log counts."""
+        _POLLS.discard(self)
+        await super().async_shutdown()
 
     async def _async_update_data(self) -> dict[str, StreamInfo | None]:
         """Describe every configured stream."""
@@ -372,8 +405,14 @@ class StreamHealthCoordinator(DataUpdateCoordinator[StreamHealth]):
             name=f"{DOMAIN} health {self.stream_name}",
             update_interval=HEALTH_POLL_INTERVAL,
         )
+        _POLLS.add(self)
         self.client = client
         self.status = status
+
+    async def async_shutdown(self) -> None:
+        """Stop polling (entry unloaded): no longer an outage the log counts."""
+        _POLLS.discard(self)
+        await super().async_shutdown()
 
     async def _async_update_data(self) -> StreamHealth:
         """Receiving if a fragment started within the window; keep the last one."""

@@ -26,6 +26,7 @@ from .kvs import (
     KinesisVideoClient,
     NoMediaError,
     RunInExecutor,
+    StillsRequest,
     TimestampType,
 )
 from .mp4join import Mp4Joiner
@@ -90,6 +91,8 @@ class FragmentsExport:
 
     size: int
     count: int
+    # A range's fragments, oldest first (none when numbers were asked).
+    fragments: FragmentList | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +274,23 @@ async def export_fragments(
     return FragmentsExport(size=size, count=len(numbers))
 
 
+async def export_fragment_range(
+    source: Source, start: datetime, end: datetime, into: Destination
+) -> FragmentsExport:
+    """Save the fragments that start in [start, end] as one Matroska file.
+
+    Any length of range: GetMediaForFragmentList's 1000 numbers a call are
+    the client's batches, appended to the one file.
+    """
+    fragments, _ = await source.client.list_fragments(
+        source.arn, start, end, timestamp_type=source.timestamp_type
+    )
+    if not fragments:
+        raise NoMediaError("No fragments in the range")
+    saved = await export_fragments(source, fragments.numbers, into)
+    return FragmentsExport(size=saved.size, count=saved.count, fragments=fragments)
+
+
 async def export_images(
     source: Source,
     start: datetime,
@@ -286,6 +306,13 @@ async def export_images(
     Each still's name is ``into.name`` followed by ``request.name(image)``.
     """
     step = request.interval * (IMAGES_WINDOW // request.interval)
+    stills = StillsRequest(
+        sampling_ms=round(request.interval.total_seconds() * 1000),
+        image_format=request.image_format,
+        width=request.width,
+        height=request.height,
+        timestamp_type=source.timestamp_type,
+    )
     staged: list[tuple[Part, str]] = []
     no_media: list[datetime] = []
     errors: list[tuple[datetime, str]] = []
@@ -297,14 +324,7 @@ async def export_images(
             last = window + step >= end
             window_end = end if last else window + step - _ONE_MS
             images = await source.client.get_images(
-                source.arn,
-                window,
-                window_end,
-                sampling_ms=round(request.interval.total_seconds() * 1000),
-                image_format=request.image_format,
-                width=request.width,
-                height=request.height,
-                timestamp_type=source.timestamp_type,
+                source.arn, window, window_end, stills
             )
             for image in images:
                 if image.content is None and image.error == "NO_MEDIA":

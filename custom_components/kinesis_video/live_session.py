@@ -32,9 +32,9 @@ from .const import (
 from .coordinator import KinesisVideoConfigEntry
 from .kvs import (
     AuthenticationError,
-    KinesisVideoClient,
     KinesisVideoError,
     PermissionDeniedError,
+    PlaybackRequest,
     SessionUrl,
 )
 
@@ -75,7 +75,6 @@ class LiveSession:
         self,
         hass: HomeAssistant,
         entry: KinesisVideoConfigEntry,
-        client: KinesisVideoClient,
         arn: str,
         *,
         name: str,
@@ -84,7 +83,7 @@ class LiveSession:
         """Idle: no URL is fetched until someone watches."""
         self._hass = hass
         self._entry = entry
-        self._client = client
+        self._client = entry.runtime_data.client
         self._arn = arn
         self._name = name
         # The entity's state write: the stream's availability and whether it
@@ -92,6 +91,9 @@ class LiveSession:
         self._on_update = on_update
         self.stream: Stream | None = None
         self.session: SessionUrl | None = None
+        # The stream's source when it reads the session through the camera's
+        # local playlists (live_proxy): they follow the session themselves.
+        self.local_source: str | None = None
         self._cancel_refresh: Callable[[], None] | None = None
         self._cancel_watchdog: Callable[[], None] | None = None
         self._refreshing = False
@@ -117,10 +119,25 @@ class LiveSession:
 
     async def async_url(self) -> str | None:
         """A session URL, reused until shortly before it expires."""
+        session = await self.async_session()
+        return session.url if session else None
+
+    async def async_session(self) -> SessionUrl | None:
+        """The session, reused until shortly before it expires."""
         session = self.session
         if session is None or self._expiring(session):
             session = await self._async_shared_session()
-        return session.url if session else None
+        return session
+
+    async def async_replace(self, refused: SessionUrl) -> SessionUrl | None:
+        """A new session in place of ``refused``, which KVS closed early.
+
+        Every reader that met the refusal gets the same new session.
+        """
+        if self.session is not None and self.session is not refused:
+            return self.session  # replaced already
+        self.session = None
+        return await self._async_shared_session()
 
     async def async_attach(self, stream: Stream, *, reused: bool) -> None:
         """Follow the camera's stream (new, or ``reused`` for a returning viewer)."""
@@ -175,9 +192,11 @@ class LiveSession:
         try:
             session = await self._client.get_hls_url(
                 self._arn,
-                mode="LIVE",
-                expires=options.url_lifetime,
-                container=options.hls_container,
+                PlaybackRequest(
+                    mode="LIVE",
+                    expires=options.url_lifetime,
+                    container=options.hls_container,
+                ),
             )
         except AuthenticationError:
             self._back_off(
@@ -241,7 +260,10 @@ class LiveSession:
         ``update_source`` then ends it for good (its retry loop exits and
         Home Assistant drops the outputs: the viewer's playlist answers 404).
         There the new URL is only set, and the worker's own retry uses it.
+        A stream on the local playlists needs nothing: they read ``session``.
         """
+        if self.local_source is not None and stream.source == self.local_source:
+            return
         if stream.available:
             stream.update_source(url)
         else:
@@ -294,6 +316,8 @@ class LiveSession:
         session = self.session
         if not watching or session is None or self._refreshing or self._checking:
             return
+        if self.stream is not None and self.stream.source == self.local_source:
+            return  # the local playlists see each refusal themselves
         self._checking = True
         try:
             async with async_get_clientsession(self._hass).get(

@@ -48,6 +48,7 @@ from .coordinator import KinesisVideoConfigEntry
 from .folders import MEDIA_FOLDER, cache_folder, media_folder
 from .kvs import (
     KinesisVideoError,
+    PlaybackRequest,
     StreamInfo,
     TimestampType,
     parse_stream_arn,
@@ -168,8 +169,27 @@ def _parse_day(identifier: str, day: str) -> tuple[datetime, datetime]:
         raise _unknown(identifier) from None
 
 
+def _parse_hour(
+    identifier: str, day: str, hour: str
+) -> tuple[datetime, datetime, datetime]:
+    """The hour before, the hour's start and its end (UTC), of a day's hour id."""
+    try:
+        local = datetime.strptime(f"{day} {hour}", f"%Y-%m-%d {_HOUR_ID}")  # noqa: DTZ007 - %z
+        start = local.astimezone(UTC)
+        return start - HOUR, start, start + HOUR
+    except (ValueError, OverflowError):  # not an hour, or year 1 / 9999
+        raise _unknown(identifier) from None
+
+
 def _hour_id(hour: datetime) -> str:
     return dt_util.as_local(hour).strftime(_HOUR_ID)
+
+
+def _searchable(folder: BrowseMediaSource) -> BrowseMediaSource:
+    """``folder``, offering search where Home Assistant has it (2025.7+)."""
+    # 2025.4 has no such attribute (nor reads it): typed there as an error.
+    folder.can_search = CAN_SEARCH  # type: ignore[attr-defined,unused-ignore]
+    return folder
 
 
 def _unknown(identifier: str) -> Unresolvable:
@@ -498,13 +518,15 @@ class KinesisVideoMediaSource(MediaSource):
         try:
             session = await stream.index.client.get_hls_url(
                 stream.arn,
-                mode="ON_DEMAND",
-                start=start,
-                end=end - _ONE_MS,
-                expires=options.url_lifetime,
-                container=options.hls_container,
-                timestamp_type=stream.timestamp_type,
-                max_results=MAX_PLAYLIST_FRAGMENTS,
+                PlaybackRequest(
+                    mode="ON_DEMAND",
+                    start=start,
+                    end=end - _ONE_MS,
+                    expires=options.url_lifetime,
+                    container=options.hls_container,
+                    timestamp_type=stream.timestamp_type,
+                    max_results=MAX_PLAYLIST_FRAGMENTS,
+                ),
             )
         except KinesisVideoError as err:
             raise media_error(err, "media_playback_failed", name) from err
@@ -549,9 +571,7 @@ class KinesisVideoMediaSource(MediaSource):
         *,
         children_class: MediaClass = MediaClass.DIRECTORY,
         thumbnail: str | None = None,
-        searchable: bool = False,
     ) -> BrowseMediaSource:
-        extra: dict[str, Any] = {"can_search": True} if searchable else {}
         return BrowseMediaSource(
             domain=DOMAIN,
             identifier=identifier,
@@ -563,7 +583,6 @@ class KinesisVideoMediaSource(MediaSource):
             children=children,
             children_media_class=children_class,
             thumbnail=thumbnail,
-            **extra,
         )
 
     def _root(self) -> BrowseMediaSource:
@@ -572,21 +591,23 @@ class KinesisVideoMediaSource(MediaSource):
             for entry in self.hass.config_entries.async_entries(DOMAIN)
             if entry.state is ConfigEntryState.LOADED
         ]
-        return self._folder(
-            None,
-            self.name or DOMAIN,
-            [self._folder(entry.entry_id, entry.title) for entry in entries],
-            searchable=CAN_SEARCH,
+        return _searchable(
+            self._folder(
+                None,
+                self.name or DOMAIN,
+                [self._folder(entry.entry_id, entry.title) for entry in entries],
+            )
         )
 
     def _account(self, entry_id: str) -> BrowseMediaSource:
         entry = self.archive.entry(entry_id)
         names = [parse_stream_arn(a).name for a in entry.options.get(CONF_STREAMS, [])]
-        return self._folder(
-            entry_id,
-            entry.title,
-            [self._folder(f"{entry_id}/{name}", name) for name in names],
-            searchable=CAN_SEARCH,
+        return _searchable(
+            self._folder(
+                entry_id,
+                entry.title,
+                [self._folder(f"{entry_id}/{name}", name) for name in names],
+            )
         )
 
     async def _still_url(self, stream: _Stream, kind: str, value: str) -> str:
@@ -640,7 +661,7 @@ class KinesisVideoMediaSource(MediaSource):
                         thumbnail=thumbnail,
                     )
                 )
-        return self._folder(base, stream.name, children, searchable=CAN_SEARCH)
+        return _searchable(self._folder(base, stream.name, children))
 
     async def _hours(self, stream: _Stream, day: str) -> BrowseMediaSource:
         """Hours of a day that may hold recordings, listed concurrently, kept.
@@ -689,13 +710,7 @@ class KinesisVideoMediaSource(MediaSource):
     async def _spans(self, stream: _Stream, day: str, hour: str) -> BrowseMediaSource:
         """Playable continuous spans of one hour, with the gaps between them."""
         base = f"{stream.base}/{day}/{hour}"
-        try:
-            local = datetime.strptime(f"{day} {hour}", f"%Y-%m-%d {_HOUR_ID}")  # noqa: DTZ007 - %z
-            start = local.astimezone(UTC)
-            end = start + HOUR
-            previous = start - HOUR
-        except (ValueError, OverflowError):  # not an hour, or year 1 / 9999
-            raise _unknown(base) from None
+        previous, start, end = _parse_hour(base, day, hour)
         now = dt_util.utcnow()
         kind = stream.timestamp_type
         spans: list[Span] = []

@@ -19,13 +19,21 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from .kvs import Fragment, FragmentList, KinesisVideoClient, TimestampType
 from .timeline import GAP_TOLERANCE, Span, fragment_times, merge, to_ms
 
-__all__ = ["GAP_TOLERANCE", "ArchiveStore", "RecordingIndex", "Span", "merge_spans"]
+__all__ = [
+    "GAP_TOLERANCE",
+    "ArchiveStore",
+    "CachePolicy",
+    "RecordingIndex",
+    "Span",
+    "merge_spans",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,6 +171,19 @@ class ArchiveStore:
             self._entries.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CachePolicy:
+    """How long and how much a ``RecordingIndex`` keeps of what is still changing.
+
+    ``clock`` (monotonic seconds) dates the entries.
+    """
+
+    seconds: float = CACHE_SECONDS
+    max_fragments: int = CACHE_MAX_FRAGMENTS
+    max_probes: int = CACHE_MAX_PROBES
+    clock: Callable[[], float] = time.monotonic
+
+
 def _default_run(func: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     return asyncio.get_running_loop().run_in_executor(None, func, *args)
 
@@ -183,20 +204,18 @@ class RecordingIndex:
         store: ArchiveStore | None = None,
         run_in_executor: RunInExecutor = _default_run,
         concurrency: int = LIST_CONCURRENCY,
-        cache_seconds: float = CACHE_SECONDS,
-        max_fragments: int = CACHE_MAX_FRAGMENTS,
-        max_probes: int = CACHE_MAX_PROBES,
-        clock: Callable[[], float] = time.monotonic,
+        cache: CachePolicy | None = None,
     ) -> None:
         """Use ``client`` for the listings."""
         self.client = client
         self.store = store if store is not None else ArchiveStore()
         self._run = run_in_executor
         self._concurrency = concurrency
-        self._cache_seconds = cache_seconds
-        self._max_fragments = max_fragments
-        self._max_probes = max_probes
-        self._clock = clock
+        cache = cache or CachePolicy()
+        self._cache_seconds = cache.seconds
+        self._max_fragments = cache.max_fragments
+        self._max_probes = cache.max_probes
+        self._clock = cache.clock
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._fragments: dict[_Key, tuple[float, FragmentList]] = {}
         self._probes: dict[_Key, tuple[float, bool]] = {}

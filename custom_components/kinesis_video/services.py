@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -55,9 +56,15 @@ from .destinations import (
     render,
     saved_path,
 )
-from .event_wait import wait_until_recorded
-from .export import ImageRequest, export_clip, export_fragments, export_images
-from .kvs import TimestampType
+from .event_wait import Clock, wait_until_recorded
+from .export import (
+    ImageRequest,
+    export_clip,
+    export_fragment_range,
+    export_fragments,
+    export_images,
+)
+from .kvs import PlaybackRequest, TimestampType
 from .recordings import MAX_PLAYLIST_FRAGMENTS
 from .time_ranges import playback_range, saved_range, time_range
 from .translated_errors import action_errors, failed, invalid
@@ -99,7 +106,7 @@ async def _wait_for_end(
             target.arn,
             end,
             timestamp_type=timestamp_type,
-            now=dt_util.utcnow,
+            clock=Clock(dt_util.utcnow),
         )
 
 
@@ -131,9 +138,8 @@ async def _list_fragments(
     fragments, _ = await target.client.list_fragments(
         target.arn, start, end, timestamp_type=timestamp_type
     )
-    # A day holds up to 43,200 fragments: summed up and answered in one job.
-    answer = await hass.async_add_executor_job(
-        answers.fragment_list, fragments, timestamp_type, call.data[ATTR_LIMIT]
+    answer = await answers.fragment_list(
+        fragments, timestamp_type, call.data[ATTR_LIMIT]
     )
     return {
         "start": answers.iso(start),
@@ -149,21 +155,21 @@ async def _get_playback_url(
     mode = MODES[call.data[ATTR_MODE]]
     start, end = playback_range(call, mode)
     options = target.options
-    asked: dict[str, Any] = {
-        "mode": mode,
-        "expires": call.data.get(ATTR_EXPIRES, options.url_lifetime),
-        "timestamp_type": target.timestamp_type(call),
-        "start": start,
-        "end": end,
+    asked = PlaybackRequest(
+        mode=mode,
+        expires=call.data.get(ATTR_EXPIRES, options.url_lifetime),
+        timestamp_type=target.timestamp_type(call),
+        start=start,
+        end=end,
         # AWS puts only 1000 fragments in an ON_DEMAND playlist unless asked.
-        "max_results": MAX_PLAYLIST_FRAGMENTS if mode == "ON_DEMAND" else None,
-    }
+        max_results=MAX_PLAYLIST_FRAGMENTS if mode == "ON_DEMAND" else None,
+    )
     protocol = call.data[ATTR_PROTOCOL]
     if protocol == "dash":
-        session = await target.client.get_dash_url(target.arn, **asked)
+        session = await target.client.get_dash_url(target.arn, asked)
     else:
         session = await target.client.get_hls_url(
-            target.arn, container=options.hls_container, **asked
+            target.arn, replace(asked, container=options.hls_container)
         )
     return answers.playback_url(session, protocol, call.data[ATTR_MODE])
 
@@ -171,14 +177,32 @@ async def _get_playback_url(
 async def _save_fragments(
     hass: HomeAssistant, call: ServiceCall, target: Target
 ) -> dict[str, Any]:
-    numbers: list[str] = list(dict.fromkeys(call.data[ATTR_FRAGMENTS]))
     template = call.data.get(ATTR_FILENAME, DEFAULT_FRAGMENTS_NAME)
+    if ATTR_FRAGMENTS not in call.data:  # a range (the schema wants one of them)
+        return await _save_fragment_range(hass, call, target, template)
+    source = target.source(hass, call)
+    numbers: list[str] = list(dict.fromkeys(call.data[ATTR_FRAGMENTS]))
     name = render(template, target.stream, dt_util.utcnow())
     async with file_destination(hass, name, call.data[ATTR_OVERWRITE]) as into:
         path = saved_path(into)
         with action_errors(target.stream, saving=path, no_media="fragments_not_found"):
-            saved = await export_fragments(target.source(hass, call), numbers, into)
-    return {"path": str(path), "size": saved.size, "fragments": saved.count}
+            saved = await export_fragments(source, numbers, into)
+    return answers.saved_fragments(path, saved, source.timestamp_type)
+
+
+async def _save_fragment_range(
+    hass: HomeAssistant, call: ServiceCall, target: Target, template: str
+) -> dict[str, Any]:
+    """The fragments of a range, its end waited for as save_clip's is."""
+    start, end = saved_range(call)
+    source = target.source(hass, call)
+    name = render(template, target.stream, start)
+    await _wait_for_end(target, end, source.timestamp_type)
+    async with file_destination(hass, name, call.data[ATTR_OVERWRITE]) as into:
+        path = saved_path(into)
+        with action_errors(target.stream, saving=path):
+            saved = await export_fragment_range(source, start, end, into)
+    return answers.saved_fragments(path, saved, source.timestamp_type)
 
 
 def _image_request(

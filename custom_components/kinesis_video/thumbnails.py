@@ -37,6 +37,7 @@ from .kvs import (
     KinesisVideoClient,
     KinesisVideoError,
     NoDataRetentionError,
+    StillsRequest,
     TimestampType,
 )
 from .timeline import from_ms
@@ -273,17 +274,17 @@ class Thumbnails:
         """The first good still of [start_ms, end_ms] (its first seconds)."""
         end_ms = min(end_ms, start_ms + WINDOW_MS)
         key = cache_key(arn, timestamp_type, start_ms, end_ms, THUMBNAIL_WIDTH)
-        return await self.coalesced(
-            key,
-            lambda: self._still(
-                key,
-                client=client,
-                arn=arn,
-                timestamp_type=timestamp_type,
-                start_ms=start_ms,
-                end_ms=end_ms,
-            ),
+        request = StillsRequest(
+            sampling_ms=SAMPLING_MS,
+            image_format="JPEG",
+            width=THUMBNAIL_WIDTH,
+            timestamp_type=timestamp_type,
         )
+
+        def fetch() -> Awaitable[list[Image]]:
+            return client.get_images(arn, from_ms(start_ms), from_ms(end_ms), request)
+
+        return await self.coalesced(key, lambda: self._still(key, arn, fetch))
 
     async def stream_has_no_stills(self, arn: str) -> bool:
         """Whether GetImages recently failed for good on this stream."""
@@ -291,15 +292,13 @@ class Thumbnails:
         return failed is not None and self._clock() - failed < NO_IMAGES_SECONDS
 
     async def _still(
-        self,
-        key: str,
-        *,
-        client: KinesisVideoClient,
-        arn: str,
-        timestamp_type: TimestampType,
-        start_ms: int,
-        end_ms: int,
+        self, key: str, arn: str, fetch: Callable[[], Awaitable[list[Image]]]
     ) -> bytes | None:
+        """The picture kept under ``key``, else the first good one ``fetch`` gets.
+
+        ``fetch`` is the stream's GetImages call, made in the stream's slot and
+        pace; a stream that cannot give stills is remembered by its ``arn``.
+        """
         cached = await self._run(self.cache.get, key)
         if cached is not None:
             return cached or None
@@ -311,15 +310,7 @@ class Thumbnails:
         try:
             async with self._slots[arn]:
                 await pacer.take()
-                images = await client.get_images(
-                    arn,
-                    from_ms(start_ms),
-                    from_ms(end_ms),
-                    sampling_ms=SAMPLING_MS,
-                    image_format="JPEG",
-                    width=THUMBNAIL_WIDTH,
-                    timestamp_type=timestamp_type,
-                )
+                images = await fetch()
         except (InvalidArgumentError, NoDataRetentionError) as err:
             # The stream's media gives no stills (codec, no keyframes): for good.
             _LOGGER.info("No thumbnails for %s: %s", arn.rsplit("/", 2)[-2], err)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -122,6 +124,53 @@ def config_entry(
             CONF_TIMESTAMP_TYPE: "SERVER_TIMESTAMP",
         },
     )
+
+
+@pytest.fixture
+async def running(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    tmp_path: Path,
+) -> MockConfigEntry:
+    """The entry set up, with ``tmp_path`` writable and its media/ as media."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    await setup_entry(hass, config_entry)
+    return config_entry
+
+
+def files_in(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (none if it does not exist)."""
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def boto_fragments(
+    emulator: EmulatorProcess,
+    start: float | datetime,
+    end: float | datetime,
+    stream: str = "front-door",
+) -> list[dict[str, Any]]:
+    """Every fragment in [start, end] by plain boto3, sorted by server time.
+
+    boto3 sends whole seconds: tests give it ranges of whole seconds.
+    """
+    client = boto3.client("kinesis-video-archived-media", **emulator.boto3_kwargs())
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "StreamName": stream,
+        "MaxResults": 1000,
+        "FragmentSelector": {
+            "FragmentSelectorType": "SERVER_TIMESTAMP",
+            "TimestampRange": {"StartTimestamp": start, "EndTimestamp": end},
+        },
+    }
+    while True:
+        response = client.list_fragments(**kwargs)
+        found += response["Fragments"]
+        if "NextToken" not in response:
+            return sorted(found, key=lambda f: f["ServerTimestamp"])
+        kwargs["NextToken"] = response["NextToken"]
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

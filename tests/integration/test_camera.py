@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 from datetime import timedelta
+from typing import Any
 
 import av
 import boto3
@@ -37,6 +38,7 @@ from kvs_emulator.framecode import read_frame_index
 from kvs_emulator.testing import EmulatorProcess
 
 from .conftest import admin, calls, emulator_key, setup_entry
+from .live_http import require_client_certificates, serve_home_assistant
 
 
 def _camera(hass: HomeAssistant, entity_id: str) -> KinesisVideoCamera:
@@ -64,13 +66,23 @@ async def test_entities_and_devices(
 async def test_live_url_is_reused(
     hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
 ) -> None:
-    """One GetHLSStreamingSessionURL serves every view until near expiry."""
+    """One GetHLSStreamingSessionURL serves every view until near expiry.
+
+    The stream source is the camera's local playlist, which reads that session.
+    """
     await setup_entry(hass, config_entry)
+    camera = _camera(hass, "camera.front_door")
     first = await async_get_stream_source(hass, "camera.front_door")
     second = await async_get_stream_source(hass, "camera.front_door")
     assert first == second
     assert first is not None
-    assert "getHLSMasterPlaylist.m3u8?SessionToken=" in first
+    assert (
+        first
+        == f"http://127.0.0.1:8123/api/kinesis_video/live/{camera._proxy.secret}/master.m3u8"
+    )
+    session = camera._live.session
+    assert session is not None
+    assert "getHLSMasterPlaylist.m3u8?SessionToken=" in session.url
     assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 1
 
 
@@ -82,14 +94,21 @@ async def test_expiring_url_replaced_and_idle_refresh_fetches_nothing(
 ) -> None:
     """Near expiry a view gets a new URL; with nobody watching no call is made."""
     await setup_entry(hass, config_entry)
-    first = await async_get_stream_source(hass, "camera.front_door")
+    camera = _camera(hass, "camera.front_door")
+    source = await async_get_stream_source(hass, "camera.front_door")
+    first = camera._live.session
+    assert first is not None
     # The refresh alarm fires with no stream running: it only forgets the URL.
     freezer.tick(timedelta(seconds=3600) - URL_REFRESH_MARGIN + timedelta(seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 1
-    second = await async_get_stream_source(hass, "camera.front_door")
-    assert second != first
+    assert camera._live.session is None
+    # The same local source, on a new session.
+    assert await async_get_stream_source(hass, "camera.front_door") == source
+    second = camera._live.session
+    assert second is not None
+    assert second.url != first.url
     assert (await calls(hass, emulator)).get("GetHLSStreamingSessionURL") == 2
 
 
@@ -151,18 +170,23 @@ def _decode_segment(init: bytes, data: bytes) -> list[int | None]:
 
 @pytest.mark.parametrize("expected_lingering_timers", [True])
 async def test_playback_continues_across_url_expiries(
-    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hass_client_no_auth: Any,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
 ) -> None:
     """Home Assistant's stream keeps producing segments across two expiries.
 
     Each time, the camera's refresh (the job its timer runs at expiry minus the
-    margin) swaps a new URL into the running stream, then the emulator expires
-    the old session (403 from then on), so the worker can only go on with the
-    fresh URL. The job is called directly: firing Home Assistant's clock an hour
-    ahead would also fire the stream's own idle timer and stop it.
+    margin) takes a new session, which the stream's local playlists read from
+    then on; then the emulator expires the old session (403 from then on), so
+    the worker can only go on with the fresh one. The job is called directly:
+    firing Home Assistant's clock an hour ahead would also fire the stream's
+    own idle timer and stop it.
     """
     assert await async_setup_component(hass, "stream", {})
     await setup_entry(hass, config_entry)
+    await serve_home_assistant(hass, hass_client_no_auth)
     camera = _camera(hass, "camera.front_door")
     stream = await camera.async_create_stream()
     assert stream is not None
@@ -176,7 +200,7 @@ async def test_playback_continues_across_url_expiries(
             assert session is not None
             await camera._live._async_refresh(session.expires_at - URL_REFRESH_MARGIN)
             assert camera._live.session is not session
-            assert stream.source == camera._live.session.url
+            assert stream.source == camera._proxy.url()
             # As in real use (refresh 60 s early), the old URL expires only after
             # the worker has moved on to the new one.
             await _segments_after(output, 2)
@@ -427,27 +451,39 @@ async def test_diagnostics_redacts_secrets(
     assert len(result["streams"]) == 2
 
 
+@pytest.mark.parametrize("source", ["local", "direct"])
 async def test_revoked_session_replaced(
     hass: HomeAssistant,
+    hass_client_no_auth: Any,
     emulator: EmulatorProcess,
     config_entry: MockConfigEntry,
+    *,
     freezer: FrozenDateTimeFactory,
+    source: str,
 ) -> None:
     """A session KVS closed early (the 11th session revokes the oldest) is replaced.
 
-    FFmpeg keeps retrying a refused playlist without reporting it, so while
-    someone watches the camera checks its URL every 30 s and swaps in a new one on
-    403. The stream is created but not started: what is tested is the camera's
-    check and the URL it hands the stream, not FFmpeg's retry loop.
+    The stream's source is the camera's local playlist: its next request (the
+    worker reloads it every segment) meets the 403 and answers from a new
+    session at once. The periodic check is for a stream playing the session
+    URL itself ("direct", when Home Assistant's server asks clients for a
+    certificate): FFmpeg keeps retrying a refused playlist without reporting
+    it, so while someone watches the camera checks the URL every 30 s and swaps
+    in a new one on 403. The stream is created but not started: what is tested is the
+    camera's side, not FFmpeg's retry loop.
     """
     assert await async_setup_component(hass, "stream", {})
     await setup_entry(hass, config_entry)
+    client = await serve_home_assistant(hass, hass_client_no_auth)
+    if source == "direct":
+        require_client_certificates(hass)
     camera = _camera(hass, "camera.front_door")
     stream = await camera.async_create_stream()
     assert stream is not None
     stream.add_provider(HLS_PROVIDER)  # someone watches (worker not started)
     first = camera._live.session
     assert first is not None
+    assert stream.source == (camera._proxy.url() if source == "local" else first.url)
 
     async def tick() -> None:
         freezer.tick(SESSION_CHECK_INTERVAL)
@@ -467,8 +503,16 @@ async def test_revoked_session_replaced(
     await admin(hass, emulator, "POST", "config", {"tps_limits": False})
     await hass.async_add_executor_job(open_ten_sessions)
     await tick()
+    if source == "local":
+        assert camera._live.session is first  # no check: the playlist sees it
+        media = camera._proxy.path.replace("master.m3u8", "media/0.m3u8")
+        response = await client.get(media)
+        assert response.status == 200
+        assert "#EXTINF" in await response.text()
     assert camera._live.session is not first
-    assert stream.source == camera._live.session.url
+    assert stream.source == (
+        camera._proxy.url() if source == "local" else camera._live.session.url
+    )
     assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == 12
 
 
@@ -510,7 +554,7 @@ async def test_nobody_watching_costs_no_live_video(
     assert await camera.async_create_stream() is stream
     assert camera._live.session is not None
     assert camera._live.session is not first
-    assert stream.source == camera._live.session.url
+    assert stream.source == camera._proxy.url()
     assert (await calls(hass, emulator))["GetHLSStreamingSessionURL"] == (
         before["GetHLSStreamingSessionURL"] + 1
     )

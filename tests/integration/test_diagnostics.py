@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from homeassistant.components.camera import async_get_stream_source
+from homeassistant.components.camera.const import DATA_COMPONENT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -20,14 +21,30 @@ from kvs_emulator.testing import EmulatorProcess
 from .conftest import admin, setup_entry
 
 
-def _assert_no_secrets(text: str, emulator: EmulatorProcess, url: str) -> None:
+async def _live_urls(hass: HomeAssistant) -> list[str]:
+    """The camera's stream source (the local playlist, with its secret) and the
+    KVS session URL behind it (a bearer token): neither may leak."""
+    source = await async_get_stream_source(hass, "camera.front_door")
+    assert source
+    camera = hass.data[DATA_COMPONENT].get_entity("camera.front_door")
+    session = camera._live.session
+    assert session is not None
+    assert "SessionToken=" in session.url
+    return [source, session.url]
+
+
+def _assert_no_secrets(text: str, emulator: EmulatorProcess, urls: list[str]) -> None:
     """No key, endpoint, or session URL or token anywhere in ``text``."""
     assert emulator.secret_key not in text
     assert emulator.access_key not in text
     assert emulator.url not in text
-    assert url not in text
-    for values in parse_qs(urlsplit(url).query).values():
-        for value in values:
+    for url in urls:
+        assert url not in text
+        parts = urlsplit(url)
+        secrets = [p for p in parts.path.split("/") if len(p) >= 16]
+        for values in parse_qs(parts.query).values():
+            secrets += values
+        for value in secrets:
             if len(value) >= 16:  # tokens, signatures; not short flags
                 assert value not in text
     assert "SessionToken" not in text
@@ -42,9 +59,7 @@ async def test_device_diagnostics(
 ) -> None:
     """A stream's device: its status, health and settings; nothing secret."""
     await setup_entry(hass, config_entry)
-    # The camera now holds a session URL (a bearer token): it must not leak.
-    url = await async_get_stream_source(hass, "camera.front_door")
-    assert url
+    urls = await _live_urls(hass)
     arn = stream_arns["front-door"]
     # By the entry's devices: async_get_device is deprecated in newer versions
     # and its replacements do not exist in the oldest one supported.
@@ -57,7 +72,7 @@ async def test_device_diagnostics(
 
     result = await get_diagnostics_for_device(hass, hass_client, config_entry, device)
 
-    _assert_no_secrets(str(result), emulator, url)
+    _assert_no_secrets(str(result), emulator, urls)
     assert result["stream_arn"] == arn
     assert result["configured"] is True
     stream = result["status"]["stream"]
@@ -90,12 +105,11 @@ async def test_entry_diagnostics_show_health(
 ) -> None:
     """The entry's diagnostics carry each stream's health too, nothing secret."""
     await setup_entry(hass, config_entry)
-    url = await async_get_stream_source(hass, "camera.front_door")
-    assert url
+    urls = await _live_urls(hass)
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
 
-    _assert_no_secrets(str(result), emulator, url)
+    _assert_no_secrets(str(result), emulator, urls)
     assert set(result["health"]) == set(stream_arns.values())
     for health in result["health"].values():
         assert health["last_update_success"] is True

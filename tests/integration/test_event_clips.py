@@ -20,26 +20,9 @@ from custom_components.kinesis_video.const import DOMAIN
 from kvs_emulator.testing import EmulatorProcess
 from tests.emulator.helpers import FRAGMENT_S
 
-from .conftest import calls, setup_entry
+from .conftest import calls, files_in
 
 CAMERA = "camera.front_door"
-
-
-@pytest.fixture
-async def running(
-    hass: HomeAssistant,
-    emulator: EmulatorProcess,
-    config_entry: MockConfigEntry,
-    tmp_path: Path,
-) -> MockConfigEntry:
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    hass.config.media_dirs = {"local": str(tmp_path / "media")}
-    await setup_entry(hass, config_entry)
-    return config_entry
-
-
-def _files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
 async def _save(hass: HomeAssistant, service: str, data: dict[str, Any]) -> Any:
@@ -104,7 +87,7 @@ async def test_cancelled_wait_leaves_no_file(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await hass.async_add_executor_job(_files, tmp_path / "media") == []
+    assert await hass.async_add_executor_job(files_in, tmp_path / "media") == []
 
 
 async def test_unloading_the_entry_ends_the_wait(
@@ -120,4 +103,4 @@ async def test_unloading_the_entry_ends_the_wait(
     done, _ = await asyncio.wait([task], timeout=5)
     assert task in done
     assert task.cancelled()
-    assert await hass.async_add_executor_job(_files, tmp_path / "media") == []
+    assert await hass.async_add_executor_job(files_in, tmp_path / "media") == []

@@ -1,14 +1,15 @@
-"""A day of fragments is summed up off the event loop.
+"""A day of fragments never holds the event loop for long.
 
-The structural tests check on which thread the CPU-heavy steps run (never how
-long they take). ``test_bench_loop_stall`` measures the loop's longest stall
-while four streams list a whole day at once; it is a benchmark, skipped unless
-run by ``scripts/bench_loop_stall.py``.
+The structural tests check how the CPU-heavy steps are cut up or on which
+thread they run (never how long they take). ``test_bench_loop_stall``
+measures the loop's longest stall while four streams list a whole day at once;
+it is a benchmark, skipped unless run by ``scripts/bench_loop_stall.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import threading
@@ -29,7 +30,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kinesis_video import answers, clip, media_source, recordings
 from custom_components.kinesis_video.const import CONF_STREAMS, DOMAIN
-from custom_components.kinesis_video.kvs import Fragment
+from custom_components.kinesis_video.kvs import Fragment, FragmentList
 from custom_components.kinesis_video.media_source import KinesisVideoMediaSource
 from custom_components.kinesis_video.recordings import HOUR
 from kvs_emulator.testing import EmulatorProcess
@@ -62,26 +63,59 @@ def _hour_start(value: datetime) -> datetime:
     return dt_util.as_local(value).replace(minute=0, second=0, microsecond=0)
 
 
-async def test_list_fragments_answer_built_off_the_loop(
-    hass: HomeAssistant, emulator: EmulatorProcess, config_entry: MockConfigEntry
+async def test_list_fragments_answer_made_in_slices(
+    hass: HomeAssistant,
+    emulator: EmulatorProcess,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The summary and the answer's dicts are made in the executor."""
+    """A long answer is made in short slices, and the loop runs between them.
+
+    On the loop rather than in the executor: a job there would hold the GIL
+    against the loop for as long. The slice is made small here so that ten
+    minutes of fragments need several.
+    """
     await setup_entry(hass, config_entry)
-    loop_thread = threading.get_ident()
+    monkeypatch.setattr(answers, "ROWS_PER_SLICE", 50)
+    ticks = 0
+    slices: list[tuple[int, int]] = []  # (rows, loop ticks seen before the slice)
+    original = answers.fragment_rows
+
+    def record(fragments: Any) -> list[dict[str, Any]]:
+        slices.append((len(fragments), ticks))
+        return original(fragments)
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
     end = dt_util.utcnow()
-    with _threads((answers, "summarize"), (answers, "fragment_json")) as seen:
-        response = await hass.services.async_call(
-            DOMAIN,
-            "list_fragments",
-            {"entity_id": "camera.front_door", "start": end - timedelta(minutes=10)},
-            blocking=True,
-            return_response=True,
-        )
+    try:
+        with patch.object(answers, "fragment_rows", record):
+            response = await hass.services.async_call(
+                DOMAIN,
+                "list_fragments",
+                {
+                    "entity_id": "camera.front_door",
+                    "start": end - timedelta(minutes=10),
+                },
+                blocking=True,
+                return_response=True,
+            )
+    finally:
+        ticker.cancel()
     assert response is not None
     answer: Any = response["camera.front_door"]
     assert answer["summary"]["count"] == len(answer["fragments"]) >= 290
-    assert len(seen) == 1 + len(answer["fragments"])
-    assert loop_thread not in seen
+    assert sum(rows for rows, _ in slices) == len(answer["fragments"])
+    assert len(slices) >= 6
+    assert all(rows <= 50 for rows, _ in slices)
+    # Other tasks ran between every two slices.
+    seen = [at for _, at in slices]
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
 
 
 async def test_browser_merges_off_the_loop(
@@ -170,14 +204,15 @@ def _time_steps() -> None:
         )
         for i in range(43_200)
     ]
+    listed = FragmentList.of(day, timestamp_type="SERVER_TIMESTAMP")
     hours = [
         (t0 + h * HOUR, t0 + (h + 1) * HOUR, day[h * 1800 : (h + 1) * 1800])
         for h in range(24)
     ]
     steps: dict[str, Callable[[], object]] = {
         "summarize": lambda: clip.summarize(day, "SERVER_TIMESTAMP"),
-        "1000 answer dicts": lambda: [answers.fragment_json(f) for f in day[:1000]],
-        "43,200 answer dicts": lambda: [answers.fragment_json(f) for f in day],
+        "1000 answer dicts": lambda: answers.fragment_rows(listed, 1000),
+        "43,200 answer dicts": lambda: answers.fragment_rows(listed, len(listed)),
         "merge a day's spans": lambda: [
             recordings.merge_spans(f, "SERVER_TIMESTAMP") for _, _, f in hours
         ],

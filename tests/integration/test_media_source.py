@@ -28,6 +28,7 @@ from custom_components.kinesis_video.media_source import (
     async_get_archive,
 )
 from custom_components.kinesis_video.recordings import (
+    CachePolicy,
     RecordingIndex,
     merge_spans,
     split_hours,
@@ -221,7 +222,8 @@ async def test_cache_expires(
     arn = config_entry.runtime_data.coordinator.stream_arns[0]
     now = [0.0]
     index = RecordingIndex(
-        config_entry.runtime_data.client, cache_seconds=60, clock=lambda: now[0]
+        config_entry.runtime_data.client,
+        cache=CachePolicy(seconds=60, clock=lambda: now[0]),
     )
     end = dt_util.utcnow()
     start = end - timedelta(minutes=2)
@@ -245,9 +247,11 @@ async def test_cache_is_bounded(
     now = [0.0]
     index = RecordingIndex(
         config_entry.runtime_data.client,
-        max_fragments=40,  # one minute of 2 s fragments is 30
-        max_probes=2,
-        clock=lambda: now[0],
+        cache=CachePolicy(
+            max_fragments=40,  # one minute of 2 s fragments is 30
+            max_probes=2,
+            clock=lambda: now[0],
+        ),
     )
     end = _hour_start(dt_util.utcnow())
     minutes = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -18,7 +19,9 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.kinesis_video.const import STATUS_POLL_INTERVAL
+from custom_components.kinesis_video.coordinator import _outage_once
 from custom_components.kinesis_video.kvs import TokenBucket
+from custom_components.kinesis_video.translated_errors import ServiceOutageError
 from kvs_emulator.testing import EmulatorProcess
 
 from .conftest import admin, setup_entry
@@ -112,8 +115,9 @@ async def test_outage_and_recovery(  # noqa: PLR0917 - fixtures and a parameter
 ) -> None:
     """Unavailable within about a minute of the outage; back within 90 s of its end.
 
-    Also what is logged: the outage once at warning per poll, the recovery at
-    info, nothing at error (the user cannot do anything about an AWS outage).
+    Also what is logged: the outage once at warning (however many polls see
+    it), the recoveries at info, nothing at error (the user cannot do anything
+    about an AWS outage).
     """
     await _sync_clock(hass, emulator)
     await setup_entry(hass, config_entry)
@@ -133,8 +137,47 @@ async def test_outage_and_recovery(  # noqa: PLR0917 - fixtures and a parameter
     records = [r for r in caplog.records if r.name.startswith("custom_components")]
     assert [r for r in records if r.levelno >= logging.ERROR] == []
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
-    # One line per poll that saw the outage (status, and health per stream).
-    assert len(warnings) <= 3, warnings
+    # One line, though the status poll and each stream's health poll saw it.
+    assert len(warnings) == 1, warnings
     assert all("503" in w or "unavailable" in w.lower() for w in warnings), warnings
     recovered = [r.getMessage() for r in records if r.levelno == logging.INFO]
     assert any("recovered" in line for line in recovered), recovered
+
+
+def test_one_warning_per_outage_across_polls() -> None:
+    """The filter behind the outage lines reads the other polls' state.
+
+    Polls here are plain objects with the two attributes the filter reads:
+    the integration test above runs the real coordinators; this one walks
+    the order of events of two outages without waiting for polls.
+    """
+
+    @dataclass
+    class Poll:
+        last_update_success: bool = True
+        last_exception: Exception | None = None
+
+    def record(*args: object) -> logging.LogRecord:
+        return logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "Error fetching %s data: %s", args, None
+        )
+
+    outage = ServiceOutageError("503 Service Unavailable")
+    status, health = Poll(), Poll()
+    polls = [status, health]
+    first = record("status", outage)
+    assert _outage_once(first, polls)
+    assert first.levelno == logging.WARNING
+    status.last_update_success, status.last_exception = False, outage
+    second = record("health front-door", outage)
+    assert not _outage_once(second, polls)  # debug, and debug is off here
+    assert second.levelno == logging.DEBUG
+    # Not an outage: left at error.
+    other = record("health backyard", ValueError("bad"))
+    assert _outage_once(other, polls)
+    assert other.levelno == logging.ERROR
+    # Both recovered: the next outage is a warning again.
+    status.last_update_success = True
+    again = record("status", outage)
+    assert _outage_once(again, polls)
+    assert again.levelno == logging.WARNING

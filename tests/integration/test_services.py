@@ -13,7 +13,6 @@ from typing import Any
 from unittest.mock import patch
 
 import av
-import boto3
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -37,7 +36,7 @@ from tests.emulator.helpers import (
     http_get,
 )
 
-from .conftest import admin, calls, setup_entry
+from .conftest import admin, boto_fragments, calls, setup_entry
 
 CAMERA = "camera.front_door"
 
@@ -88,28 +87,6 @@ async def _call(
     return result
 
 
-def _boto_fragments(
-    emulator: EmulatorProcess, start: float, end: float, stream: str = "front-door"
-) -> list[dict[str, Any]]:
-    """Every fragment in [start, end] by plain boto3, sorted by server time."""
-    client = boto3.client("kinesis-video-archived-media", **emulator.boto3_kwargs())
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "StreamName": stream,
-        "MaxResults": 1000,
-        "FragmentSelector": {
-            "FragmentSelectorType": "SERVER_TIMESTAMP",
-            "TimestampRange": {"StartTimestamp": start, "EndTimestamp": end},
-        },
-    }
-    while True:
-        response = client.list_fragments(**kwargs)
-        found += response["Fragments"]
-        if "NextToken" not in response:
-            return sorted(found, key=lambda f: f["ServerTimestamp"])
-        kwargs["NextToken"] = response["NextToken"]
-
-
 def _leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if ".part" in p.name]
 
@@ -125,7 +102,7 @@ async def test_save_clip_one_call(
     start, end = loaded - 60, loaded - 31
     response = await _call(hass, "save_clip", {"start": _at(start), "end": _at(end)})
     result = response[CAMERA]
-    expected = await hass.async_add_executor_job(_boto_fragments, emulator, start, end)
+    expected = await hass.async_add_executor_job(boto_fragments, emulator, start, end)
     assert result["fragments"] == len(expected) == 15
     assert result["clip_calls"] == 1
     assert result["gaps"] == []
@@ -560,7 +537,7 @@ async def test_list_fragments_matches_the_service(
             {"start": _at(start), "end": _at(end), "limit": 100_000},
         )
     )[CAMERA]
-    expected = await hass.async_add_executor_job(_boto_fragments, emulator, start, end)
+    expected = await hass.async_add_executor_job(boto_fragments, emulator, start, end)
     assert len(expected) > 1000  # more than one page
     assert [f["number"] for f in result["fragments"]] == [
         f["FragmentNumber"] for f in expected
@@ -735,7 +712,7 @@ async def test_save_fragments_batches(
     """1001 fragments: two GetMediaForFragmentList calls, one Matroska file."""
     await admin(hass, emulator, "POST", "config", {"tps_limits": False})
     expected = await hass.async_add_executor_job(
-        _boto_fragments, emulator, loaded - 2003, loaded - 1
+        boto_fragments, emulator, loaded - 2003, loaded - 1
     )
     numbers = [f["FragmentNumber"] for f in expected][-1001:]
     assert len(numbers) == 1001
@@ -761,7 +738,7 @@ async def test_save_fragments_default_name_and_unknown_number(
 ) -> None:
     """Default name under the media folder; an unknown number: translated error."""
     expected = await hass.async_add_executor_job(
-        _boto_fragments, emulator, loaded - 10, loaded - 1
+        boto_fragments, emulator, loaded - 10, loaded - 1
     )
     result = (
         await _call(
@@ -798,7 +775,7 @@ async def test_save_fragments_throttled_out(
         },
     )
     expected = await hass.async_add_executor_job(
-        _boto_fragments, emulator, loaded - 10, loaded - 1
+        boto_fragments, emulator, loaded - 10, loaded - 1
     )
     with pytest.raises(HomeAssistantError) as err:
         await _call(
@@ -838,7 +815,7 @@ async def test_save_fragments_write_failure(
     ``f.mkv.part`` can no longer be in the way.)
     """
     expected = await hass.async_add_executor_job(
-        _boto_fragments, emulator, loaded - 10, loaded - 1
+        boto_fragments, emulator, loaded - 10, loaded - 1
     )
     (tmp_path / "f.mkv").mkdir()
     with pytest.raises(HomeAssistantError) as err:

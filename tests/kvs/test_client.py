@@ -31,10 +31,13 @@ from custom_components.kinesis_video.kvs import (
     NoDataRetentionError,
     NoMediaError,
     PermissionDeniedError,
+    PlaybackRequest,
     RetryPolicy,
     ServiceError,
+    StillsRequest,
     StreamNotFoundError,
     ThrottledError,
+    Timeouts,
     TokenBucket,
     models,
     parse_stream_arn,
@@ -96,7 +99,7 @@ def test_parse_stream_arn() -> None:
 
 async def test_hls_url_plays(client: KinesisVideoClient, arns: dict[str, str]) -> None:
     before = datetime.now(UTC)
-    session = await client.get_hls_url(arns["front-door"], expires=600)
+    session = await client.get_hls_url(arns["front-door"], PlaybackRequest(expires=600))
     assert before + timedelta(seconds=600) <= session.expires_at
     assert session.expires_at <= datetime.now(UTC) + timedelta(seconds=600)
     assert "SessionToken" not in repr(session)
@@ -111,20 +114,24 @@ async def test_hls_on_demand_and_options(
     start, end = aligned_range(2)
     session = await client.get_hls_url(
         arns["backyard"],
-        mode="ON_DEMAND",
-        container="MPEG_TS",
-        start=start,
-        end=end,
-        max_results=100,
-        discontinuity="NEVER",
-        display_timestamp="ALWAYS",
+        PlaybackRequest(
+            mode="ON_DEMAND",
+            container="MPEG_TS",
+            start=start,
+            end=end,
+            max_results=100,
+            discontinuity="NEVER",
+            display_timestamp="ALWAYS",
+        ),
     )
     playlist = await blocking(fetch_text, session.url)
     assert "getHLSMediaPlaylist" in playlist
 
 
 async def test_dash_url(client: KinesisVideoClient, arns: dict[str, str]) -> None:
-    session = await client.get_dash_url(arns["backyard"], display_timestamp="ALWAYS")
+    session = await client.get_dash_url(
+        arns["backyard"], PlaybackRequest(display_timestamp="ALWAYS")
+    )
     assert "getDASHManifest" in session.url
     manifest = await blocking(fetch_text, session.url)
     assert "<MPD" in manifest
@@ -191,7 +198,10 @@ async def test_get_images(
 ) -> None:
     start, _ = aligned_range(0)
     images = await client.get_images(
-        arns["front-door"], start, start + timedelta(seconds=30), width=160
+        arns["front-door"],
+        start,
+        start + timedelta(seconds=30),
+        StillsRequest(width=160),
     )
     assert len(images) == 31  # both ends inclusive; 25 per page = two pages
     assert (await counts(emulator))["GetImages"] == 2
@@ -209,13 +219,12 @@ async def test_get_images_png_and_no_media(
         arns["backyard"],
         long_ago,
         long_ago + timedelta(seconds=4),
-        sampling_ms=2000,
-        image_format="PNG",
+        StillsRequest(sampling_ms=2000, image_format="PNG"),
     )
     assert [(i.content, i.error) for i in images] == [(None, "NO_MEDIA")] * 3
     start, _ = aligned_range(0)
     (image,) = await client.get_images(
-        arns["backyard"], start, start, image_format="PNG", height=90
+        arns["backyard"], start, start, StillsRequest(image_format="PNG", height=90)
     )
     assert image.content is not None
     assert image.content.startswith(b"\x89PNG")
@@ -322,9 +331,9 @@ async def test_no_media_in_range(
     with pytest.raises(NoMediaError) as caught:
         await client.get_dash_url(
             arns["backyard"],
-            mode="ON_DEMAND",
-            start=long_ago,
-            end=long_ago + timedelta(minutes=10),
+            PlaybackRequest(
+                mode="ON_DEMAND", start=long_ago, end=long_ago + timedelta(minutes=10)
+            ),
         )
     assert caught.value.code == "no_media"
 
@@ -348,11 +357,18 @@ async def test_invalid_arguments(
         await client.get_images(arns["backyard"], start, start + timedelta(minutes=10))
     assert caught.value.aws_code == "InvalidArgumentException"
     with pytest.raises(InvalidArgumentError):  # the model's bounds, checked here
-        await client.get_hls_url(arns["backyard"], expires=10)
+        await client.get_hls_url(arns["backyard"], PlaybackRequest(expires=10))
+    for hls_only in (
+        PlaybackRequest(container="MPEG_TS"),
+        PlaybackRequest(discontinuity="ALWAYS"),
+    ):
+        with pytest.raises(InvalidArgumentError, match="DASH"):  # refused here
+            await client.get_dash_url(arns["backyard"], hls_only)
     naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
     with pytest.raises(InvalidArgumentError, match="timezone"):
         await client.list_fragments(arns["backyard"], naive, naive)
     assert "GetHLSStreamingSessionURL" not in await counts(emulator)
+    assert "GetDASHStreamingSessionURL" not in await counts(emulator)
 
 
 async def test_unsupported_media_type(
@@ -471,7 +487,7 @@ async def test_endpoint_moved(
 async def test_timeout_refreshes_endpoint(
     emulator: EmulatorProcess, arns: dict[str, str], make_client: MakeClient
 ) -> None:
-    kvs = make_client(read_timeout=0.5)
+    kvs = make_client(timeouts=Timeouts(read=0.5))
     await fault(emulator, operation="GetImages", latency_s=2, count=1)
     start, _ = aligned_range(0)
     images = await kvs.get_images(arns["backyard"], start, start)

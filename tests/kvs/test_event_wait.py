@@ -16,20 +16,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def test_waits_for_the_fragment_past_the_end(
+async def test_waits_for_the_fragment_that_holds_the_end(
     make_client: Callable[..., KinesisVideoClient], arns: dict[str, str]
 ) -> None:
-    """It returns after the end, once a fragment starting past it is listed."""
+    """It returns after the end, once a complete fragment reaching it is listed."""
     client = make_client()
     end = utcnow() + timedelta(seconds=1)
     await event_wait.wait_until_recorded(
-        client, arns["front-door"], end, timestamp_type="SERVER_TIMESTAMP", now=utcnow
+        client,
+        arns["front-door"],
+        end,
+        timestamp_type="SERVER_TIMESTAMP",
+        clock=event_wait.Clock(utcnow),
     )
     assert utcnow() >= end + event_wait.SETTLE
-    later, _ = await client.list_fragments(
-        arns["front-door"], end, end + event_wait.LOOK_AHEAD
+    listed, _ = await client.list_fragments(
+        arns["front-door"], end - event_wait.FRAGMENT_MAX, end + event_wait.LOOK_AHEAD
     )
-    assert later, "returned before a fragment past the end was archived"
+    reach = max(
+        f.server_timestamp + timedelta(milliseconds=f.duration_ms) for f in listed
+    )
+    assert reach >= end, "returned before the media up to the end was archived"
 
 
 async def test_a_past_range_does_not_wait(
@@ -46,8 +53,7 @@ async def test_a_past_range_does_not_wait(
         arns["front-door"],
         utcnow() - timedelta(minutes=5),
         timestamp_type="SERVER_TIMESTAMP",
-        now=utcnow,
-        sleep=sleep,
+        clock=event_wait.Clock(utcnow, sleep),
     )
     assert slept == []
 
@@ -77,13 +83,15 @@ async def test_a_stopped_producer_gives_up(
         arns["backyard"],
         end,
         timestamp_type="SERVER_TIMESTAMP",
-        now=lambda: clock[0],
-        sleep=sleep,
+        clock=event_wait.Clock(lambda: clock[0], sleep),
     )
     assert clock[0] >= end + event_wait.GIVE_UP_AFTER
-    # The first sleep waits for the end; then one poll a second until the bound.
+    # The first sleep waits for the end; then polls at a steady pace to the bound.
     assert polls[1:] == [event_wait.POLL_INTERVAL_S] * (len(polls) - 1)
-    assert len(polls) - 1 <= event_wait.GIVE_UP_AFTER.total_seconds()
+    assert (
+        len(polls) - 1
+        <= event_wait.GIVE_UP_AFTER.total_seconds() / event_wait.POLL_INTERVAL_S
+    )
 
 
 async def test_cancelling_stops_the_wait(
@@ -96,7 +104,7 @@ async def test_cancelling_stops_the_wait(
             arns["front-door"],
             utcnow() + timedelta(minutes=5),
             timestamp_type="SERVER_TIMESTAMP",
-            now=utcnow,
+            clock=event_wait.Clock(utcnow),
         )
     )
     await asyncio.sleep(0.05)

@@ -21,6 +21,8 @@ from custom_components.kinesis_video.kvs import (
     GET_CLIP_INTERVAL_S,
     InvalidArgumentError,
     KinesisVideoClient,
+    PlaybackRequest,
+    StillsRequest,
     StreamNotFoundError,
 )
 from kvs_emulator.testing import EmulatorProcess
@@ -154,7 +156,7 @@ async def test_same_requests_and_answers(
 
     still, _ = whole_seconds(*aligned_range(0))
     images = await client.get_images(
-        arn, still, still + timedelta(seconds=2), width=160
+        arn, still, still + timedelta(seconds=2), StillsRequest(width=160)
     )
     media = await blocking(boto.media, arn, "GET_IMAGES")
     answer = await blocking(
@@ -204,7 +206,9 @@ async def test_same_requests_and_answers(
     body = await blocking(fragment_media)
     assert await blocking(mkv.read_bytes) == body
 
-    session = await client.get_hls_url(arn, expires=600, display_timestamp="ALWAYS")
+    session = await client.get_hls_url(
+        arn, PlaybackRequest(expires=600, display_timestamp="ALWAYS")
+    )
     media = await blocking(boto.media, arn, "GET_HLS_STREAMING_SESSION_URL")
     url = await blocking(
         lambda: media.get_hls_streaming_session_url(

@@ -36,16 +36,15 @@ from .errors import (
 )
 from .models import (
     AwsCredentials,
-    ContainerFormat,
-    DiscontinuityMode,
-    DisplayTimestamp,
     FragmentList,
     FragmentListBuilder,
     Image,
     ImageFormat,
-    PlaybackMode,
+    PlaybackRequest,
     SessionUrl,
+    StillsRequest,
     StreamInfo,
+    Timeouts,
     TimestampType,
 )
 from .pacing import Pacers, RetryPolicy
@@ -126,24 +125,21 @@ def _time_range(
 
 
 def _playback_params(
-    arn: str,
-    selector_key: str,
-    *,
-    mode: PlaybackMode,
-    expires: int,
-    timestamp_type: TimestampType,
-    time_range: tuple[datetime | None, datetime | None],
+    arn: str, selector_key: str, request: PlaybackRequest
 ) -> dict[str, Any]:
     """What HLS and DASH session requests share: stream, mode, selector, expiry."""
-    selector: dict[str, Any] = {"FragmentSelectorType": timestamp_type}
-    if timestamps := _time_range(*time_range):
+    selector: dict[str, Any] = {"FragmentSelectorType": request.timestamp_type}
+    if timestamps := _time_range(request.start, request.end):
         selector["TimestampRange"] = timestamps
-    return {
+    params: dict[str, Any] = {
         "StreamARN": arn,
-        "PlaybackMode": mode,
+        "PlaybackMode": request.mode,
         selector_key: selector,
-        "Expires": wire.check_range("Expires", expires, 300, 43200),
+        "Expires": wire.check_range("Expires", request.expires, 300, 43200),
     }
+    if request.display_timestamp is not None:
+        params["DisplayFragmentTimestamp"] = request.display_timestamp
+    return params
 
 
 class _FileSink:
@@ -205,8 +201,7 @@ class KinesisVideoClient:
         *,
         retry: RetryPolicy | None = None,
         run_in_executor: RunInExecutor | None = None,
-        connect_timeout: float = 10,
-        read_timeout: float = 30,
+        timeouts: Timeouts | None = None,
     ) -> None:
         """Send every request through ``session`` (not closed by this client)."""
         if not _REGION.fullmatch(credentials.region):
@@ -229,8 +224,9 @@ class KinesisVideoClient:
         )
         self._run = run_in_executor or _run_in_default_executor
         self._retry = retry or RetryPolicy()
+        timeouts = timeouts or Timeouts()
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
         self._endpoints: dict[tuple[str, str], str] = {}
         # (operation, stream ARN) -> the pacing of those calls, shared by every
@@ -457,68 +453,43 @@ class KinesisVideoClient:
     # -- sessions ---------------------------------------------------------------
 
     async def get_hls_url(
-        self,
-        arn: str,
-        *,
-        mode: PlaybackMode = "LIVE",
-        expires: int = 300,
-        container: ContainerFormat = "FRAGMENTED_MP4",
-        timestamp_type: TimestampType = "SERVER_TIMESTAMP",
-        start: datetime | None = None,
-        end: datetime | None = None,
-        max_results: int | None = None,
-        discontinuity: DiscontinuityMode | None = None,
-        display_timestamp: DisplayTimestamp | None = None,
+        self, arn: str, request: PlaybackRequest | None = None
     ) -> SessionUrl:
-        """An HLS session URL (master playlist) valid for ``expires`` seconds."""
-        params = _playback_params(
-            arn,
-            "HLSFragmentSelector",
-            mode=mode,
-            expires=expires,
-            timestamp_type=timestamp_type,
-            time_range=(start, end),
-        )
-        params["ContainerFormat"] = container
-        if max_results is not None:
+        """An HLS session URL (master playlist) valid for ``request.expires`` s.
+
+        Without a request: a LIVE session of fragmented MP4 for five minutes.
+        """
+        request = request or PlaybackRequest()
+        params = _playback_params(arn, "HLSFragmentSelector", request)
+        params["ContainerFormat"] = request.container
+        if request.max_results is not None:
             params["MaxMediaPlaylistFragmentResults"] = wire.check_range(
-                "MaxMediaPlaylistFragmentResults", max_results, 1, 5000
+                "MaxMediaPlaylistFragmentResults", request.max_results, 1, 5000
             )
-        if discontinuity is not None:
-            params["DiscontinuityMode"] = discontinuity
-        if display_timestamp is not None:
-            params["DisplayFragmentTimestamp"] = display_timestamp
+        if request.discontinuity is not None:
+            params["DiscontinuityMode"] = request.discontinuity
         return await self._session_url(
             arn, "GetHLSStreamingSessionURL", params, "HLSStreamingSessionURL"
         )
 
     async def get_dash_url(
-        self,
-        arn: str,
-        *,
-        mode: PlaybackMode = "LIVE",
-        expires: int = 300,
-        timestamp_type: TimestampType = "SERVER_TIMESTAMP",
-        start: datetime | None = None,
-        end: datetime | None = None,
-        max_results: int | None = None,
-        display_timestamp: DisplayTimestamp | None = None,
+        self, arn: str, request: PlaybackRequest | None = None
     ) -> SessionUrl:
-        """A DASH session URL (manifest) valid for ``expires`` seconds."""
-        params = _playback_params(
-            arn,
-            "DASHFragmentSelector",
-            mode=mode,
-            expires=expires,
-            timestamp_type=timestamp_type,
-            time_range=(start, end),
-        )
-        if max_results is not None:
-            params["MaxManifestFragmentResults"] = wire.check_range(
-                "MaxManifestFragmentResults", max_results, 1, 5000
+        """A DASH session URL (manifest) valid for ``request.expires`` seconds.
+
+        DASH has neither HLS's MPEG-TS container nor its discontinuity mode:
+        a request that sets them is refused (InvalidArgumentError).
+        """
+        request = request or PlaybackRequest()
+        if request.container != "FRAGMENTED_MP4" or request.discontinuity is not None:
+            raise InvalidArgumentError(
+                "A DASH session has no container or discontinuity mode to choose"
             )
-        if display_timestamp is not None:
-            params["DisplayFragmentTimestamp"] = display_timestamp
+        params = _playback_params(arn, "DASHFragmentSelector", request)
+        if request.max_results is not None:
+            params["MaxManifestFragmentResults"] = wire.check_range(
+                "MaxManifestFragmentResults", request.max_results, 1, 5000
+            )
         return await self._session_url(
             arn, "GetDASHStreamingSessionURL", params, "DASHStreamingSessionURL"
         )
@@ -626,25 +597,24 @@ class KinesisVideoClient:
         arn: str,
         start: datetime,
         end: datetime,
-        *,
-        sampling_ms: int = 1000,
-        image_format: ImageFormat = "JPEG",
-        width: int | None = None,
-        height: int | None = None,
-        timestamp_type: TimestampType = "SERVER_TIMESTAMP",
+        request: StillsRequest | None = None,
     ) -> list[Image]:
-        """Stills every ``sampling_ms`` in [start, end] (at most 300 s), all pages."""
+        """Stills of [start, end] (at most 300 s) as ``request`` asks, all pages.
+
+        Without a request: a JPEG of the stream's size every second.
+        """
+        request = request or StillsRequest()
         query: dict[str, Any] = {
             "StreamARN": arn,
-            "ImageSelectorType": timestamp_type,
+            "ImageSelectorType": request.timestamp_type,
             "StartTimestamp": wire.epoch_seconds(start),
             "EndTimestamp": wire.epoch_seconds(end),
-            "SamplingInterval": sampling_ms,
-            "Format": image_format,
+            "SamplingInterval": request.sampling_ms,
+            "Format": request.image_format,
         }
-        if width is not None:
+        if (width := request.width) is not None:
             query["WidthPixels"] = wire.check_range("WidthPixels", width, 1, 3840)
-        if height is not None:
+        if (height := request.height) is not None:
             query["HeightPixels"] = wire.check_range("HeightPixels", height, 1, 2160)
         raw: list[Mapping[str, Any]] = []
         token: str | None = None
@@ -673,10 +643,12 @@ class KinesisVideoClient:
             arn,
             end - LATEST_IMAGE_WINDOW,
             end,
-            sampling_ms=LATEST_IMAGE_INTERVAL_MS,
-            image_format=image_format,
-            width=width,
-            height=height,
+            StillsRequest(
+                sampling_ms=LATEST_IMAGE_INTERVAL_MS,
+                image_format=image_format,
+                width=width,
+                height=height,
+            ),
         )
         return next(
             (i.content for i in reversed(images) if i.content is not None), None

@@ -58,6 +58,54 @@ class AwsCredentials:
     session_token: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds a request may take to connect, and between two reads of its answer.
+
+    There is no total: a download of a long clip may take minutes, as long as
+    its bytes keep coming.
+    """
+
+    connect: float = 10
+    read: float = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackRequest:
+    """What an HLS or DASH session is asked for.
+
+    ``start``/``end`` bound LIVE_REPLAY and ON_DEMAND sessions; ``max_results``
+    caps the fragments of a playlist (manifest). ``container`` and
+    ``discontinuity`` are HLS's own: a DASH session refuses MPEG-TS or a
+    discontinuity mode.
+    """
+
+    mode: PlaybackMode = "LIVE"
+    expires: int = 300
+    timestamp_type: TimestampType = "SERVER_TIMESTAMP"
+    start: datetime | None = None
+    end: datetime | None = None
+    max_results: int | None = None
+    display_timestamp: DisplayTimestamp | None = None
+    container: ContainerFormat = "FRAGMENTED_MP4"
+    discontinuity: DiscontinuityMode | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StillsRequest:
+    """What GetImages is asked for besides the range: one still every ``sampling_ms``.
+
+    ``width``/``height`` scale the stills (one of them alone keeps the aspect
+    ratio); neither: the stream's own size.
+    """
+
+    sampling_ms: int = 1000
+    image_format: ImageFormat = "JPEG"
+    width: int | None = None
+    height: int | None = None
+    timestamp_type: TimestampType = "SERVER_TIMESTAMP"
+
+
 @dataclass(frozen=True, slots=True)
 class StreamArn:
     """The parts of a stream ARN."""
