@@ -155,10 +155,16 @@ class Hass:
             raise SystemExit(f"{name} answered {status}: {str(answer)[:300]}")
         return answer
 
-    def gc_pauses(self, since: float, until: float) -> list[dict[str, Any]]:
-        """Collections over 1 ms inside Home Assistant (scripts/bench_gc_watch)."""
+    def gc_pauses(
+        self, since: float, until: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Collections over 1 ms inside Home Assistant (scripts/bench_gc_watch),
+        and the slow loop callbacks if BENCH_SLOW_CALLBACK_MS asked for them."""
         answer = self.ha.call("GET", "/api/bench_gc_watch")
-        return [p for p in answer["pauses"] if since <= p["at"] <= until]
+        return (
+            [p for p in answer["pauses"] if since <= p["at"] <= until],
+            [c for c in answer["slow_callbacks"] if since <= c["at"] <= until],
+        )
 
     def rss_kib(self, field: str) -> int:
         assert self.process is not None
@@ -352,7 +358,7 @@ def scenario_loop(args: argparse.Namespace) -> None:
                 time.sleep(5)
                 idle = probe.window(idle_from, time.monotonic())
 
-                def one(entity: str) -> int:
+                def one(entity: str) -> tuple[int, float]:
                     answer = hass.action(
                         "list_fragments",
                         {
@@ -363,14 +369,14 @@ def scenario_loop(args: argparse.Namespace) -> None:
                         },
                     )
                     found = answer["service_response"][entity]
-                    return int(found["summary"]["count"])
+                    return int(found["summary"]["count"]), time.monotonic()
 
                 busy_from = time.monotonic()
                 with concurrent.futures.ThreadPoolExecutor(4) as pool:
-                    counts = list(pool.map(one, cameras))
+                    counts, answered = zip(*pool.map(one, cameras), strict=True)
                 busy_until = time.monotonic()
                 busy = probe.window(busy_from, busy_until)
-                pauses = hass.gc_pauses(busy_from, busy_until)
+                pauses, slow_callbacks = hass.gc_pauses(busy_from, busy_until)
                 with concurrent.futures.ThreadPoolExecutor(4) as pool:
                     base_s, base_counts = timed(
                         lambda: list(
@@ -383,7 +389,7 @@ def scenario_loop(args: argparse.Namespace) -> None:
                 rows.append(
                     {
                         "run": run + 1,
-                        "fragments": counts,
+                        "fragments": list(counts),
                         "boto3_fragments": base_counts,
                         "idle_median_ms": statistics.median(idle),
                         "idle_max_ms": max(idle),
@@ -404,12 +410,22 @@ def scenario_loop(args: argparse.Namespace) -> None:
                     for pause in pauses:
                         pause["at"] -= busy_from
                         print("   gc", json.dumps(pause))
+                    for callback in slow_callbacks:
+                        callback["at"] -= busy_from
+                        print("   slow callback", json.dumps(callback))
                     slow = [
                         (at - busy_from, ms)
                         for at, ms in probe.samples
-                        if busy_from <= at <= busy_until and ms > 50
+                        if busy_from <= at <= busy_until and ms > args.slow_ms
                     ]
-                    print("   probe > 50 ms (s after start, ms):", slow)
+                    print(
+                        f"   probe > {args.slow_ms} ms (s after start, ms):",
+                        [(round(at, 3), round(ms, 1)) for at, ms in slow],
+                    )
+                    print(
+                        "   answers read (s after start):",
+                        [round(at - busy_from, 3) for at in sorted(answered)],
+                    )
         heap = hass.ha.call("GET", "/api/bench_gc_watch?objects")
         print(f"tracked objects by generation: {heap['objects']}")
         blocking = hass.log_lines("blocking call")
@@ -545,7 +561,14 @@ def main() -> None:
     loop = sub.add_parser("loop")
     loop.add_argument("--runs", type=int, default=3)
     loop.add_argument("--limit", type=int, default=100000)
-    loop.add_argument("--pauses", action="store_true", help="print each GC pause")
+    loop.add_argument(
+        "--pauses",
+        action="store_true",
+        help="print each GC pause, the slow probes and when each answer was read",
+    )
+    loop.add_argument(
+        "--slow-ms", type=float, default=50.0, help="a slow probe, for --pauses"
+    )
     clip = sub.add_parser("clip")
     clip.add_argument("--minutes", type=int, nargs="+", default=[30, 60])
     clip.add_argument("--runs", type=int, default=2)

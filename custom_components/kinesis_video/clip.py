@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from . import timeline
-from .kvs import Fragment, TimestampType
+from .kvs import Fragment, FragmentList, TimestampType
 
 # GetClip returns at most the first 200 fragments or 100 MB of a range. Keep a
 # margin under the byte limit for the MP4 header the service adds.
@@ -134,7 +134,13 @@ def find_gaps(
 def summarize(fragments: Sequence[Fragment], timestamp_type: TimestampType) -> Summary:
     """Count, recorded time, bytes, first start, last end and gaps (from columns)."""
     listed = timeline.as_fragment_list(fragments, timestamp_type)
-    starts, ends = timeline.fragment_times(listed, timestamp_type)
+    return summary_of(listed, *timeline.fragment_times(listed, timestamp_type))
+
+
+def summary_of(
+    listed: FragmentList, starts: Sequence[int], ends: Sequence[int]
+) -> Summary:
+    """``summarize``, given the fragments' start and end times (epoch ms)."""
     return Summary(
         count=len(listed),
         recorded_seconds=sum(listed.durations_ms) / 1000,

@@ -4,12 +4,16 @@ Only scripts/bench_hass.py installs it: ``GET /api/bench_gc_watch`` answers the
 collections that took over 1 ms since the last call (and forgets them), so a
 stall seen from outside can be told apart into GC pauses and the rest;
 ``POST`` runs a full collection, so that a measured window starts from a
-collected heap.
+collected heap. With ``BENCH_SLOW_CALLBACK_MS`` set, it also answers each turn
+of the event loop's callbacks that ran longer (which task, how long), to tell
+the rest apart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import time
 from typing import Any
 
@@ -38,17 +42,58 @@ class _Pauses:
             )
 
 
+class _SlowCallbacks:
+    """Times every callback the loop runs (Handle._run); keeps the slow ones."""
+
+    def __init__(self, threshold_ms: float) -> None:
+        self.threshold_ms = threshold_ms
+        self.rows: list[tuple[float, float, str]] = []
+
+    def install(self) -> None:
+        run = asyncio.Handle._run
+        watch = self
+
+        def timed_run(handle: asyncio.Handle) -> None:
+            began = time.perf_counter()
+            try:
+                run(handle)
+            finally:
+                took_ms = (time.perf_counter() - began) * 1000
+                if took_ms > watch.threshold_ms:
+                    watch.rows.append((time.monotonic(), took_ms, _name(handle)))
+
+        asyncio.Handle._run = timed_run  # type: ignore[method-assign]
+
+
+def _name(handle: asyncio.Handle) -> str:
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" at line {frame.f_lineno}" if frame else ""
+        return f"task {getattr(coro, '__qualname__', coro)}{where}"
+    return repr(callback)[:200]
+
+
 class _GcView(HomeAssistantView):
     url = "/api/bench_gc_watch"
     name = "api:bench_gc_watch"
 
-    def __init__(self, pauses: _Pauses) -> None:
+    def __init__(self, pauses: _Pauses, slow: _SlowCallbacks | None) -> None:
         self._pauses = pauses
+        self._slow = slow
 
     async def get(self, request: web.Request) -> web.Response:
         rows, self._pauses.rows = self._pauses.rows, []
+        slow: list[tuple[float, float, str]] = []
+        if self._slow is not None:
+            slow, self._slow.rows = self._slow.rows, []
         return self.json(
             {
+                "slow_callbacks": [
+                    {"at": at, "ms": ms, "what": what} for at, ms, what in slow
+                ],
                 "pauses": [
                     {"at": at, "generation": gen, "ms": ms, "collected": n}
                     for at, gen, ms, n in rows
@@ -77,5 +122,9 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Start recording collections."""
     pauses = _Pauses()
     gc.callbacks.append(pauses)
-    hass.http.register_view(_GcView(pauses))
+    slow = None
+    if threshold := os.environ.get("BENCH_SLOW_CALLBACK_MS"):
+        slow = _SlowCallbacks(float(threshold))
+        slow.install()
+    hass.http.register_view(_GcView(pauses, slow))
     return True

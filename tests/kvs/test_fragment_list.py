@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import random
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.kinesis_video.kvs import Fragment, FragmentList, wire
+from custom_components.kinesis_video.kvs import Fragment, FragmentList, models, wire
 from custom_components.kinesis_video.kvs.models import FragmentListBuilder
 
 DAY = 43_200  # 2 s fragments
@@ -147,6 +148,55 @@ def test_builder_orders_dedupes_and_cuts() -> None:
     with pytest.raises(ValueError, match="differ"):
         builder.add(["1"], [1], [], [1], [1])
     assert len(builder) == 4  # the bad page was not kept
+
+
+def test_builder_keeps_the_first_of_a_repeat_and_orders_ties_without_repeats() -> None:
+    builder = FragmentListBuilder()
+    # No number twice, two start times equal: ordered by number.
+    builder.add(["30", "4", "200"], [0, 0, 0], [7, 3, 3], [1, 1, 1], [1, 1, 1])
+    assert builder.build("SERVER_TIMESTAMP").numbers == ["4", "200", "30"]
+    # A tie across the cut, and one before it: the lower number is kept first.
+    assert builder.build("SERVER_TIMESTAMP", limit=1).numbers == ["4"]
+    builder.add(["1"], [0], [9], [1], [1])
+    assert builder.build("SERVER_TIMESTAMP", limit=3).numbers == ["4", "200", "30"]
+    del builder  # the repeat below starts from the first three again
+    builder = FragmentListBuilder()
+    builder.add(["30", "4", "200"], [0, 0, 0], [7, 3, 3], [1, 1, 1], [1, 1, 1])
+    # A number listed again with other columns: its first listing is kept.
+    builder.add(["4"], [0], [9], [5], [5])
+    again = builder.build("SERVER_TIMESTAMP")
+    assert again.numbers == ["4", "200", "30"]
+    assert list(again.durations_ms) == [1, 1, 1]
+
+
+async def test_build_async_lets_the_loop_run_between_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A day is sorted and gathered on the loop, in steps, to the same list."""
+    builder = FragmentListBuilder()
+    for body in day_pages():
+        page = wire.fragment_page(body)
+        builder.add(
+            page.numbers, page.producer_ms, page.server_ms, page.duration_ms, page.size
+        )
+    monkeypatch.setattr(models, "GATHER_SLICE", 1000)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        built = await builder.build_async("SERVER_TIMESTAMP", limit=DAY - 1)
+    finally:
+        ticker.cancel()
+    assert ticks >= DAY // 1000 + 2  # the sort, then each slice gathered
+    assert built.truncated
+    assert built == builder.build("SERVER_TIMESTAMP", limit=DAY - 1)
+    assert built.numbers == [str(NUMBER_BASE + i) for i in range(DAY - 1)]
 
 
 def test_fragment_list_is_a_sequence_of_fragments() -> None:

@@ -56,8 +56,6 @@ LIST_FRAGMENTS_PAGE: Final = 1000  # ListFragments' MaxResults ceiling
 LIST_STREAMS_PAGE: Final = 1000
 MEDIA_FRAGMENTS_BATCH: Final = 1000  # GetMediaForFragmentList's ceiling
 DOWNLOAD_CHUNK: Final = 1024 * 1024  # bytes written at a time
-# Sorting more fragments than this happens in the executor (a day is 43,200).
-SORT_ON_LOOP_MAX: Final = 5000
 # Answers bigger than this (GetImages pages of base64 stills) are decoded off the loop.
 DECODE_ON_LOOP_MAX: Final = 256 * 1024
 # GetImages bills per image: a 6 s window sampled every 3 s asks for at most three
@@ -558,7 +556,7 @@ class KinesisVideoClient:
         query = self._fragments_query(
             arn, start, end, timestamp_type, LIST_FRAGMENTS_PAGE
         )
-        builder = FragmentListBuilder()
+        builder = FragmentListBuilder(sort_by=timestamp_type)
         token: str | None = None
         while True:
             params = {**query, "NextToken": token} if token else query
@@ -572,10 +570,7 @@ class KinesisVideoClient:
             )
             if not (token := page.next_token):
                 break
-        if len(builder) > SORT_ON_LOOP_MAX:
-            fragments = await self._run(builder.build, timestamp_type, limit)
-        else:
-            fragments = builder.build(timestamp_type, limit)
+        fragments = await builder.build_async(timestamp_type, limit)
         return fragments, fragments.truncated
 
     async def has_fragments(
