@@ -35,6 +35,7 @@ from custom_components.kinesis_video.media_source import KinesisVideoMediaSource
 from custom_components.kinesis_video.recordings import HOUR
 from kvs_emulator.testing import EmulatorProcess
 
+from ..loop_ticks import LoopTicks
 from .conftest import entry_data, setup_entry
 
 BENCH_ENV = "KVS_BENCH_LOOP_STALL"
@@ -77,23 +78,16 @@ async def test_list_fragments_answer_made_in_slices(
     """
     await setup_entry(hass, config_entry)
     monkeypatch.setattr(answers, "ROWS_PER_SLICE", 50)
-    ticks = 0
     slices: list[tuple[int, int]] = []  # (rows, loop ticks seen before the slice)
     original = answers.fragment_rows
+    ticks = LoopTicks()
 
     def record(fragments: Any) -> list[dict[str, Any]]:
-        slices.append((len(fragments), ticks))
+        slices.append((len(fragments), ticks.count))
         return original(fragments)
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(tick())
     end = dt_util.utcnow()
-    try:
+    async with ticks:
         with patch.object(answers, "fragment_rows", record):
             response = await hass.services.async_call(
                 DOMAIN,
@@ -105,8 +99,6 @@ async def test_list_fragments_answer_made_in_slices(
                 blocking=True,
                 return_response=True,
             )
-    finally:
-        ticker.cancel()
     assert response is not None
     answer: Any = response["camera.front_door"]
     assert answer["summary"]["count"] == len(answer["fragments"]) >= 290

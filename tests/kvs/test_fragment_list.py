@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import random
@@ -12,6 +11,8 @@ import pytest
 
 from custom_components.kinesis_video.kvs import Fragment, FragmentList, models, wire
 from custom_components.kinesis_video.kvs.models import FragmentListBuilder
+
+from ..loop_ticks import LoopTicks
 
 DAY = 43_200  # 2 s fragments
 BASE_MS = 1_796_000_000_000
@@ -183,20 +184,9 @@ async def test_build_async_lets_the_loop_run_between_steps(
             page.numbers, page.producer_ms, page.server_ms, page.duration_ms, page.size
         )
     monkeypatch.setattr(models, "GATHER_SLICE", 1000)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(tick())
-    try:
+    async with LoopTicks() as ticks:
         built = await builder.build_async("SERVER_TIMESTAMP", limit=DAY - 1)
-    finally:
-        ticker.cancel()
-    assert ticks >= DAY // 1000 + 2  # the sort, then each slice gathered
+    assert ticks.count >= DAY // 1000 + 2  # the sort, then each slice gathered
     assert built.truncated
     assert built == builder.build("SERVER_TIMESTAMP", limit=DAY - 1)
     assert built.numbers == [str(NUMBER_BASE + i) for i in range(DAY - 1)]

