@@ -151,7 +151,7 @@ class LiveSession:
             if (session is None or self._expiring(session)) and (
                 fresh := await self._async_shared_session()
             ) is not None:
-                self._give(stream, fresh.url)
+                await self._async_give(stream, fresh.url)
         if self._cancel_watchdog is None:
             self._cancel_watchdog = async_track_time_interval(
                 self._hass, self._async_check, SESSION_CHECK_INTERVAL
@@ -252,7 +252,7 @@ class LiveSession:
 
     # -- keeping the running stream on a valid URL ------------------------------
 
-    def _give(self, stream: Stream, url: str) -> None:
+    async def _async_give(self, stream: Stream, url: str) -> None:
         """Hand the stream a new URL at a point its worker honours it.
 
         A running worker restarts at once with ``update_source``. After a
@@ -264,6 +264,10 @@ class LiveSession:
         """
         if self.local_source is not None and stream.source == self.local_source:
             return
+        # A worker that failed a moment ago (FFmpeg met the same expiry this
+        # refresh answers) has its "unavailable" queued on the loop from its
+        # thread: let it land before choosing.
+        await asyncio.sleep(0)
         if stream.available:
             stream.update_source(url)
         else:
@@ -283,7 +287,7 @@ class LiveSession:
             self._refreshing = False
         if session is not None:
             _LOGGER.debug("Refreshed the live URL of %s", self._name)
-            self._give(stream, session.url)
+            await self._async_give(stream, session.url)
 
     @callback
     def _async_stream_changed(self) -> None:

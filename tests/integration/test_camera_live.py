@@ -307,19 +307,24 @@ async def test_live_view_survives_an_early_expiry(
         if refresh_after is not None:
             await asyncio.sleep(refresh_after)
             await camera._live._async_refresh(dt_util.utcnow())
-        await _segments_after(stream, output, 2, wait=45)
+        # What the worker did, for a failure's message.
+        diagnostics = stream._diagnostics.as_dict
+        try:
+            await _segments_after(stream, output, 2, wait=45)
+        except TimeoutError:
+            pytest.fail(f"no segments in 45 s: {statuses=} {diagnostics()=}")
         assert camera._live.session is not first
         assert stream.source == (
             camera._proxy.url() if source == "local" else camera._live.session.url
         )
-        assert 404 not in statuses
+        assert 404 not in statuses, (statuses, diagnostics())
         assert statuses
         # One new session at the first refused playlist; the refresh adds one
         # (or is the one, when it came before the next playlist request).
         counts = await calls(hass, emulator)
         assert counts["GetHLSStreamingSessionURL"] in (
             {2} if refresh_after is None else {2, 3}
-        )
+        ), (counts, diagnostics())
     finally:
         if watching is not None:
             watching.cancel()
