@@ -79,8 +79,14 @@ class Hass:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.ha = demo_provision.HomeAssistant(self.url)
+        self.keep_dir = False  # a failed start keeps its log for reading
 
     def start(self) -> None:
+        # On a fresh venv: what Home Assistant loads beyond the tests (frontend...).
+        demo_provision.install_missing(
+            list(COMPONENTS),
+            [ROOT / "custom_components" / "kinesis_video" / "manifest.json"],
+        )
         (self.dir / "custom_components").mkdir()
         (self.dir / "custom_components" / "kinesis_video").symlink_to(
             ROOT / "custom_components" / "kinesis_video"
@@ -117,6 +123,7 @@ class Hass:
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.keep_dir = True
                 raise SystemExit(f"Home Assistant did not start (log in {self.dir})")
             time.sleep(1)
         demo_provision.onboard(self.ha)
@@ -192,7 +199,8 @@ class Hass:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @contextmanager

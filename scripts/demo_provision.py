@@ -134,6 +134,38 @@ def include_shim(shim_dir: Path) -> str:
     return str(shim_dir.resolve())
 
 
+def install_missing(domains: list[str], custom_manifests: list[Path]) -> list[str]:
+    """Install, into this interpreter, what ``missing_requirements`` finds missing.
+
+    Under the running Home Assistant's package constraints, as a user's install
+    would pin them; packages that build from source get the include shim.
+    Returns the specs installed (none when nothing was missing).
+    """
+    import subprocess  # noqa: PLC0415
+
+    import homeassistant  # noqa: PLC0415
+
+    specs = [spec for spec, _ in missing_requirements(domains, custom_manifests)]
+    if not specs:
+        return []
+    constraints = Path(homeassistant.__file__).parent / "package_constraints.txt"
+    env = dict(os.environ)
+    if shim := include_shim(Path(sys.prefix) / ".demo-include"):
+        env["CPATH"] = shim + (":" + env["CPATH"] if env.get("CPATH") else "")
+    print(f"installing what Home Assistant needs: {' '.join(specs)}", flush=True)
+    subprocess.run(
+        [
+            sys.executable,
+            *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            *(("-c", str(constraints)) if constraints.is_file() else ()),
+            *specs,
+        ],
+        check=True,
+        env=env,
+    )
+    return specs
+
+
 # --------------------------------------------------------------------------------------
 # HTTP
 

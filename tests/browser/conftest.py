@@ -99,34 +99,8 @@ def _free_port() -> int:
 
 def _install_requirements() -> None:
     """What a real Home Assistant loads beyond the tests (as scripts/demo installs)."""
-    missing = demo.missing_requirements(
+    demo.install_missing(
         COMPONENTS, [REPO / "custom_components" / "kinesis_video" / "manifest.json"]
-    )
-    if not missing:
-        return
-    import homeassistant
-
-    constraints = Path(homeassistant.__file__).parent / "package_constraints.txt"
-    env = dict(os.environ)
-    venv = Path(sys.prefix)
-    if shim := demo.include_shim(venv / ".demo-include"):
-        env["CPATH"] = shim + (":" + env["CPATH"] if env.get("CPATH") else "")
-    specs = [spec for spec, _ in missing]
-    print(f"browser test: installing {' '.join(specs)}", flush=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-c",
-            str(constraints),
-            *specs,
-        ],
-        check=True,
-        env=env,
     )
 
 
