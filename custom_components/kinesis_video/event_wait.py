@@ -71,9 +71,13 @@ async def wait_until_recorded(
 async def _reaches(
     client: KinesisVideoClient, arn: str, end: datetime, timestamp_type: TimestampType
 ) -> bool:
-    """Whether a listed fragment's media reaches ``end`` (one call: ~20 fragments)."""
+    """Whether a listed fragment's media goes past ``end`` (one call: ~20 fragments).
+
+    Past, not up to: a range holds the fragments that start in [start, end],
+    so one starting exactly at ``end`` is in it, and listed only once complete.
+    """
     listed, _ = await client.list_fragments(
         arn, end - FRAGMENT_MAX, end + LOOK_AHEAD, timestamp_type=timestamp_type
     )
     _, ends = fragment_times(listed, timestamp_type)
-    return bool(ends) and max(ends) >= to_ms(end)
+    return bool(ends) and max(ends) > to_ms(end)

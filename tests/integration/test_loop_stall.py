@@ -119,7 +119,12 @@ async def test_browser_merges_off_the_loop(
     hour = _hour_start(dt_util.utcnow() - timedelta(minutes=60))
     day = f"{config_entry.entry_id}/front-door/{hour.date().isoformat()}"
     source = KinesisVideoMediaSource(hass, await media_source.async_get_archive(hass))
-    with _threads((recordings, "merge_spans")) as seen:
+    # No day budget: every hour is listed (and merged) before the day answers,
+    # however slow the machine; the budget is tested in test_media_thumbnails.
+    with (
+        patch.object(media_source, "DAY_BUDGET_S", None),
+        _threads((recordings, "merge_spans")) as seen,
+    ):
         # The hour first: the day reuses its spans, and merges the other hours.
         spans = await source.async_browse_media(
             MediaSourceItem(hass, DOMAIN, f"{day}/{hour.strftime('%H%z')}", None)

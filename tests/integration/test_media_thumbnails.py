@@ -65,8 +65,10 @@ async def _browse(hass: HomeAssistant, identifier: str = "") -> BrowseMediaSourc
 
 def _past_hour() -> datetime:
     """The last whole hour: recorded from start to end by the emulator."""
-    local = dt_util.as_local(datetime.fromtimestamp(time.time(), UTC))
-    return local.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    # An hour back in UTC, then local: wall-clock arithmetic would miss an
+    # hour (or take two) on the days clocks change.
+    an_hour_ago = datetime.fromtimestamp(time.time() - 3600, UTC)
+    return dt_util.as_local(an_hour_ago).replace(minute=0, second=0, microsecond=0)
 
 
 def _hour_id(entry: MockConfigEntry, stream: str, hour: datetime) -> str:

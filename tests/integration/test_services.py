@@ -159,8 +159,14 @@ async def test_save_clip_joins_parts_losslessly(
     assert len(values) == 360 * FRAMES_PER_FRAGMENT
     assert duration == pytest.approx(720, abs=0.2)
     assert _leftovers(tmp_path) == []
-    counts = await calls(hass, emulator)
-    assert counts["GetClip"] == 2
+    # Two clips came. The pacer starts them 1.1 s apart and the emulator meters
+    # 1 per second on arrival, so a loaded machine may have one refused and
+    # retried; nothing else may fail.
+    log = await hass.async_add_executor_job(emulator.calls)
+    clips = [c for c in log["calls"] if c["operation"] == "GetClip"]
+    assert len([c for c in clips if c["status"] == 200]) == 2
+    refused = {c["error"] for c in clips if c["status"] != 200}
+    assert refused <= {"ClientLimitExceededException"}
 
 
 async def test_save_clip_duration_ending_at_end_and_producer_time(

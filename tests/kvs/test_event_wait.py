@@ -39,6 +39,36 @@ async def test_waits_for_the_fragment_that_holds_the_end(
     assert reach >= end, "returned before the media up to the end was archived"
 
 
+async def test_an_end_on_a_fragment_start_waits_for_that_fragment(
+    make_client: Callable[..., KinesisVideoClient], arns: dict[str, str]
+) -> None:
+    """An end exactly where a fragment starts: that fragment is in the range too.
+
+    Ranges hold the fragments that start in [start, end]; the one starting at
+    the end is listed only once complete, so the wait lasts until then (it used
+    to stop at the fragment ending there, and the saved range then depended on
+    how soon it was listed).
+    """
+    client = make_client()
+    arn = arns["front-door"]
+    now = utcnow()
+    listed, _ = await client.list_fragments(arn, now - timedelta(seconds=30), now)
+    last = max(listed, key=lambda f: f.server_timestamp)
+    step = timedelta(milliseconds=last.duration_ms)
+    # The start of the fragment after the one being recorded now.
+    end = last.server_timestamp + 2 * step
+    assert end > now
+    await event_wait.wait_until_recorded(
+        client,
+        arn,
+        end,
+        timestamp_type="SERVER_TIMESTAMP",
+        clock=event_wait.Clock(utcnow),
+    )
+    starting_there, _ = await client.list_fragments(arn, end, end)
+    assert [f.server_timestamp for f in starting_there] == [end]
+
+
 async def test_a_past_range_does_not_wait(
     make_client: Callable[..., KinesisVideoClient], arns: dict[str, str]
 ) -> None:
