@@ -1,12 +1,10 @@
 """Helper for scripts/demo: requirements check and provisioning over HTTP.
 
-    demo_provision.py requirements DOMAIN... [--custom PATH/manifest.json]
-        Print "SPEC DOMAINS" for each requirement of these domains, Home Assistant's
-        always-loaded integrations and all their dependencies that is not installed
-        yet. Run it with the venv's python (it imports homeassistant).
-
-    demo_provision.py include-shim DIR
-        Print a CPATH entry C extension builds need with this interpreter (or "").
+    demo_provision.py install DOMAIN... [--custom PATH/manifest.json]
+        Install (under Home Assistant's package constraints) each requirement of
+        these domains, Home Assistant's always-loaded integrations and all their
+        dependencies that is not installed yet. Run it with the venv's python (it
+        imports homeassistant).
 
     demo_provision.py provision --url URL --emulator-url URL --access-key K
                                 --secret-key S --region R [--pid PID]
@@ -31,6 +29,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import sysconfig
 import time
@@ -139,13 +138,13 @@ def install_missing(domains: list[str], custom_manifests: list[Path]) -> list[st
 
     Under the running Home Assistant's package constraints, as a user's install
     would pin them; packages that build from source get the include shim.
-    Returns the specs installed (none when nothing was missing).
+    Returns the specs installed (none when nothing was missing); a failed pip
+    raises DemoError saying which integrations needed what.
     """
-    import subprocess  # noqa: PLC0415
-
     import homeassistant  # noqa: PLC0415
 
-    specs = [spec for spec, _ in missing_requirements(domains, custom_manifests)]
+    missing = missing_requirements(domains, custom_manifests)
+    specs = [spec for spec, _ in missing]
     if not specs:
         return []
     constraints = Path(homeassistant.__file__).parent / "package_constraints.txt"
@@ -153,16 +152,22 @@ def install_missing(domains: list[str], custom_manifests: list[Path]) -> list[st
     if shim := include_shim(Path(sys.prefix) / ".demo-include"):
         env["CPATH"] = shim + (":" + env["CPATH"] if env.get("CPATH") else "")
     print(f"installing what Home Assistant needs: {' '.join(specs)}", flush=True)
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
             *(("-c", str(constraints)) if constraints.is_file() else ()),
             *specs,
         ],
-        check=True,
+        check=False,
         env=env,
     )
+    if done.returncode != 0:
+        needed = "; ".join(f"{spec} ({','.join(users)})" for spec, users in missing)
+        raise DemoError(
+            f"pip install failed ({done.returncode}); packages without a wheel need"
+            f" a C/C++ compiler and Python headers. Needed: {needed}"
+        )
     return specs
 
 
@@ -780,12 +785,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    req = sub.add_parser("requirements")
+    req = sub.add_parser("install")
     req.add_argument("domains", nargs="+")
     req.add_argument("--custom", action="append", default=[], type=Path)
-
-    shim = sub.add_parser("include-shim")
-    shim.add_argument("dir", type=Path)
 
     prov = sub.add_parser("provision")
     prov.add_argument("--url", required=True)
@@ -802,11 +804,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        if args.command == "requirements":
-            for spec, users in missing_requirements(args.domains, args.custom):
-                print(spec, ",".join(users))
-        elif args.command == "include-shim":
-            print(include_shim(args.dir))
+        if args.command == "install":
+            install_missing(args.domains, args.custom)
         elif args.command == "provision":
             provision(args)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -199,8 +200,14 @@ async def emulator_key(
     await admin(hass, emulator, "POST", "credentials", body)
 
 
-async def calls(hass: HomeAssistant, emulator: EmulatorProcess) -> dict[str, int]:
-    """Counts of emulator calls by operation."""
+async def calls(
+    hass: HomeAssistant, emulator: EmulatorProcess, stream: str | None = None
+) -> dict[str, int]:
+    """Counts of emulator calls by operation (only of ``stream``, if given)."""
     result = await hass.async_add_executor_job(emulator.calls)
-    counts: dict[str, int] = result["counts"]
-    return counts
+    if stream is None:
+        counts: dict[str, int] = result["counts"]
+        return counts
+    return dict(
+        Counter(c["operation"] for c in result["calls"] if c["stream"] == stream)
+    )
