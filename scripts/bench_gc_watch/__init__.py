@@ -5,8 +5,9 @@ collections that took over 1 ms since the last call (and forgets them), so a
 stall seen from outside can be told apart into GC pauses and the rest;
 ``POST`` runs a full collection, so that a measured window starts from a
 collected heap. With ``BENCH_SLOW_CALLBACK_MS`` set, it also answers each turn
-of the event loop's callbacks that ran longer (which task, how long), to tell
-the rest apart.
+of the event loop's callbacks that ran longer: which task, how long, and for a
+task the code the step ran (where it resumed, where it waits next: the wait and
+its caller), so that "our steps" and "Home Assistant's" can be told apart.
 """
 
 from __future__ import annotations
@@ -54,15 +55,34 @@ class _SlowCallbacks:
         watch = self
 
         def timed_run(handle: asyncio.Handle) -> None:
+            resumed_at = _innermost(handle)
             began = time.perf_counter()
             try:
                 run(handle)
             finally:
                 took_ms = (time.perf_counter() - began) * 1000
                 if took_ms > watch.threshold_ms:
-                    watch.rows.append((time.monotonic(), took_ms, _name(handle)))
+                    what = _name(handle)
+                    if resumed_at:
+                        # The step ran from where the task resumed to where
+                        # it waits now: that names the slow code, not the task.
+                        what += f" from {resumed_at} to {_innermost(handle)}"
+                    watch.rows.append((time.monotonic(), took_ms, what))
 
         asyncio.Handle._run = timed_run  # type: ignore[method-assign]
+
+
+def _innermost(handle: asyncio.Handle) -> str:
+    """Where a task's innermost coroutine waits ("" for a plain callback)."""
+    owner = getattr(handle._callback, "__self__", None)
+    if not isinstance(owner, asyncio.Task):
+        return ""
+    coro: Any = owner.get_coro()
+    chain: list[str] = []
+    while coro is not None and (frame := getattr(coro, "cr_frame", None)):
+        chain.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None)
+    return " < ".join(reversed(chain[-2:]))  # the wait, and who waits
 
 
 def _name(handle: asyncio.Handle) -> str:
