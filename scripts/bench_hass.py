@@ -352,7 +352,9 @@ def scenario_loop(args: argparse.Namespace) -> None:
         cameras = hass.cameras()
         control = boto3.client("kinesisvideo", **emulator.boto3_kwargs())
         arns = [s["StreamARN"] for s in control.list_streams()["StreamInfoList"]]
-        end = datetime.now(UTC) - timedelta(hours=1)
+        # Whole seconds: botocore sends whole-second timestamps by default, and
+        # a fraction would make the baseline's day one fragment longer or shorter.
+        end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
         start = end - timedelta(hours=24)
         rows = []
         with Probe(hass) as probe:
