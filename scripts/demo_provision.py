@@ -133,20 +133,19 @@ def include_shim(shim_dir: Path) -> str:
     return str(shim_dir.resolve())
 
 
-def install_missing(domains: list[str], custom_manifests: list[Path]) -> list[str]:
+def install_missing(domains: list[str], custom_manifests: list[Path]) -> None:
     """Install, into this interpreter, what ``missing_requirements`` finds missing.
 
     Under the running Home Assistant's package constraints, as a user's install
-    would pin them; packages that build from source get the include shim.
-    Returns the specs installed (none when nothing was missing); a failed pip
-    raises DemoError saying which integrations needed what.
+    would pin them; packages that build from source get the include shim. A
+    failed pip raises DemoError saying which integrations needed what.
     """
     import homeassistant  # noqa: PLC0415
 
     missing = missing_requirements(domains, custom_manifests)
     specs = [spec for spec, _ in missing]
     if not specs:
-        return []
+        return
     constraints = Path(homeassistant.__file__).parent / "package_constraints.txt"
     env = dict(os.environ)
     if shim := include_shim(Path(sys.prefix) / ".demo-include"):
@@ -168,7 +167,6 @@ def install_missing(domains: list[str], custom_manifests: list[Path]) -> list[st
             f"pip install failed ({done.returncode}); packages without a wheel need"
             f" a C/C++ compiler and Python headers. Needed: {needed}"
         )
-    return specs
 
 
 # --------------------------------------------------------------------------------------
@@ -785,9 +783,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    req = sub.add_parser("install")
-    req.add_argument("domains", nargs="+")
-    req.add_argument("--custom", action="append", default=[], type=Path)
+    install = sub.add_parser("install")
+    install.add_argument("domains", nargs="+")
+    install.add_argument("--custom", action="append", default=[], type=Path)
 
     prov = sub.add_parser("provision")
     prov.add_argument("--url", required=True)

@@ -72,12 +72,17 @@ class _SlowCallbacks:
         asyncio.Handle._run = timed_run  # type: ignore[method-assign]
 
 
+def _task_of(handle: asyncio.Handle) -> asyncio.Task[Any] | None:
+    """The task whose step ``handle`` runs (None for a plain callback)."""
+    owner = getattr(handle._callback, "__self__", None)
+    return owner if isinstance(owner, asyncio.Task) else None
+
+
 def _innermost(handle: asyncio.Handle) -> str:
     """Where a task's innermost coroutine waits ("" for a plain callback)."""
-    owner = getattr(handle._callback, "__self__", None)
-    if not isinstance(owner, asyncio.Task):
+    if (task := _task_of(handle)) is None:
         return ""
-    coro: Any = owner.get_coro()
+    coro: Any = task.get_coro()
     chain: list[str] = []
     while coro is not None and (frame := getattr(coro, "cr_frame", None)):
         chain.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
@@ -86,14 +91,12 @@ def _innermost(handle: asyncio.Handle) -> str:
 
 
 def _name(handle: asyncio.Handle) -> str:
-    callback = handle._callback
-    owner = getattr(callback, "__self__", None)
-    if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
+    if (task := _task_of(handle)) is not None:
+        coro = task.get_coro()
         frame = getattr(coro, "cr_frame", None)
         where = f" at line {frame.f_lineno}" if frame else ""
         return f"task {getattr(coro, '__qualname__', coro)}{where}"
-    return repr(callback)[:200]
+    return repr(handle._callback)[:200]
 
 
 class _GcView(HomeAssistantView):
