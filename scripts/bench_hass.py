@@ -79,7 +79,8 @@ class Hass:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.ha = demo_provision.HomeAssistant(self.url)
-        self.keep_dir = False  # a failed start keeps its log for reading
+        # A failed start keeps its log for reading; BENCH_KEEP_HASS=1 keeps any.
+        self.keep_dir = os.environ.get("BENCH_KEEP_HASS") == "1"
 
     def start(self) -> None:
         # On a fresh venv: what Home Assistant loads beyond the tests (frontend...).
@@ -127,6 +128,9 @@ class Hass:
                 raise SystemExit(f"Home Assistant did not start (log in {self.dir})")
             time.sleep(1)
         demo_provision.onboard(self.ha)
+        # Else Home Assistant 2026.x reverts the YAML http: settings it holds on
+        # trial, and restarts, five minutes in (a long benchmark met that).
+        demo_provision.confirm_http_config(self.ha, None)
         demo_provision.wait_running(self.ha, 300)
 
     def add_entry(self, streams: int) -> float:
@@ -192,6 +196,16 @@ class Hass:
         return [line for line in log.read_text().splitlines() if needle in line]
 
     def stop(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            # It exited by itself: keep its log for reading.
+            self.keep_dir = True
+            print(
+                f"Home Assistant exited with {self.process.returncode}"
+                f" (log in {self.dir})",
+                file=sys.stderr,
+            )
+        elif self.keep_dir:
+            print(f"Home Assistant's log: {self.dir}", file=sys.stderr)
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -368,7 +382,7 @@ def scenario_loop(args: argparse.Namespace) -> None:
                 time.sleep(5)
                 idle = probe.window(idle_from, time.monotonic())
 
-                def one(entity: str) -> tuple[int, float]:
+                def one(entity: str) -> tuple[tuple[int, int], float]:
                     answer = hass.action(
                         "list_fragments",
                         {
@@ -379,7 +393,9 @@ def scenario_loop(args: argparse.Namespace) -> None:
                         },
                     )
                     found = answer["service_response"][entity]
-                    return int(found["summary"]["count"]), time.monotonic()
+                    # The rows as well: the answer must carry what was listed.
+                    listed = (int(found["summary"]["count"]), len(found["fragments"]))
+                    return listed, time.monotonic()
 
                 busy_from = time.monotonic()
                 with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -399,7 +415,8 @@ def scenario_loop(args: argparse.Namespace) -> None:
                 rows.append(
                     {
                         "run": run + 1,
-                        "fragments": list(counts),
+                        "fragments": [count for count, _ in counts],
+                        "rows": [shown for _, shown in counts],
                         "boto3_fragments": base_counts,
                         "idle_median_ms": statistics.median(idle),
                         "idle_max_ms": max(idle),

@@ -719,7 +719,7 @@ def confirm_http_config(ha: HomeAssistant, marker: Path | None) -> None:
             result = ws.command({"type": "http/config/promote"})
             if not result.get("success"):
                 raise DemoError(f"confirming the HTTP config failed: {result}")
-            log("confirmed the HTTP settings (127.0.0.1:8123) in Home Assistant")
+            log(f"confirmed the HTTP settings ({ha.url}) in Home Assistant")
             # Its "http: in YAML is deprecated" repair: the next run leaves it out.
             ws.command(
                 {
