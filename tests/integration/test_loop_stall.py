@@ -64,31 +64,38 @@ def _hour_start(value: datetime) -> datetime:
     return dt_util.as_local(value).replace(minute=0, second=0, microsecond=0)
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["dicts", "fragment_rows"])
 async def test_list_fragments_answer_made_in_slices(
     hass: HomeAssistant,
     emulator: EmulatorProcess,
     config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
+    *,
+    compact: bool,
 ) -> None:
     """A long answer is made in short slices, and the loop runs between them.
 
     On the loop rather than in the executor: a job there would hold the GIL
     against the loop for as long. The slice is made small here so that ten
-    minutes of fragments need several.
+    minutes of fragments need several; for the compact rows (FragmentRows) the
+    plain-list bound is lowered so that they hold them.
     """
     await setup_entry(hass, config_entry)
     monkeypatch.setattr(answers, "ROWS_PER_SLICE", 50)
+    if compact:
+        monkeypatch.setattr(answers, "PLAIN_ROWS_UP_TO", 10)
     slices: list[tuple[int, int]] = []  # (rows, loop ticks seen before the slice)
-    original = answers.fragment_rows
+    maker = "rows_json" if compact else "fragment_rows"
+    original = getattr(answers, maker)
     ticks = LoopTicks()
 
-    def record(fragments: Any) -> list[dict[str, Any]]:
+    def record(fragments: Any) -> Any:
         slices.append((len(fragments), ticks.count))
         return original(fragments)
 
     end = dt_util.utcnow()
     async with ticks:
-        with patch.object(answers, "fragment_rows", record):
+        with patch.object(answers, maker, record):
             response = await hass.services.async_call(
                 DOMAIN,
                 "list_fragments",
@@ -101,6 +108,7 @@ async def test_list_fragments_answer_made_in_slices(
             )
     assert response is not None
     answer: Any = response["camera.front_door"]
+    assert type(answer["fragments"]) is (answers.FragmentRows if compact else list)
     assert answer["summary"]["count"] == len(answer["fragments"]) >= 290
     assert sum(rows for rows, _ in slices) == len(answer["fragments"])
     assert len(slices) >= 6
@@ -210,6 +218,7 @@ def _time_steps() -> None:
         "summarize": lambda: clip.summarize(day, "SERVER_TIMESTAMP"),
         "1000 answer dicts": lambda: answers.fragment_rows(listed[:1000]),
         "43,200 answer dicts": lambda: answers.fragment_rows(listed),
+        "43,200 answer rows as JSON": lambda: answers.rows_json(listed),
         "merge a day's spans": lambda: [
             recordings.merge_spans(f, "SERVER_TIMESTAMP") for _, _, f in hours
         ],

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,17 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
 )
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 
+from custom_components.kinesis_video import answers
 from custom_components.kinesis_video.const import DOMAIN
 from custom_components.kinesis_video.kvs import Image
 from custom_components.kinesis_video.services import EVENT_CLIP_SAVED
@@ -590,6 +597,125 @@ async def test_list_fragments_empty_range(
     assert result["fragments"] == []
     assert result["summary"]["count"] == 0
     assert result["summary"]["first"] is None
+
+
+async def test_list_fragments_answer_reads_as_rows(
+    hass: HomeAssistant,
+    loaded: int,
+    hass_client: ClientSessionGenerator,
+    hass_ws_client: WebSocketGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long answers' rows read as a list in a script and arrive as JSON rows.
+
+    Their JSON is made beforehand and handed to Home Assistant's encoder (see
+    answers.FragmentRows): here it goes out over the REST and websocket APIs,
+    and a script reads the rows as it would a list of dicts. The bound above
+    which an answer holds them is lowered to keep the minute listed short.
+    """
+    monkeypatch.setattr(answers, "PLAIN_ROWS_UP_TO", 10)
+    data = {"end": _at(loaded - 1).isoformat(), "duration": 60}
+    rows = (await _call(hass, "list_fragments", data))[CAMERA]["fragments"]
+    assert type(rows) is answers.FragmentRows
+    as_dicts = list(rows)
+    assert len(as_dicts) == 30
+
+    # Both before the first client: its server freezes the routes.
+    assert await async_setup_component(hass, "api", {})
+    assert await async_setup_component(hass, "websocket_api", {})
+    rest = await hass_client()
+    answer = await rest.post(
+        f"/api/services/{DOMAIN}/list_fragments?return_response",
+        json={"entity_id": CAMERA, **data},
+    )
+    assert answer.status == 200
+    sent = await answer.json()
+    listed_rest = sent["service_response"][CAMERA]
+    assert listed_rest["fragments"] == as_dicts
+
+    websocket = await hass_ws_client(hass)
+    await websocket.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": "list_fragments",
+            "service_data": data,
+            "target": {"entity_id": CAMERA},
+            "return_response": True,
+        }
+    )
+    message = await websocket.receive_json()
+    assert message["success"], message
+    assert message["result"]["response"][CAMERA]["fragments"] == as_dicts
+
+    fragments = f"listed['{CAMERA}'].fragments"
+    read = {
+        "first": f"{{{{ {fragments}[0].number }}}}",
+        "last": f"{{{{ ({fragments} | last).server_timestamp }}}}",
+        "count": f"{{{{ {fragments} | count }}}}",
+        "size": f"{{{{ {fragments} | map(attribute='size') | sum }}}}",
+        "later": (
+            f"{{{{ {fragments} | selectattr('server_timestamp', '>',"
+            f" {fragments}[19].server_timestamp) | list }}}}"
+        ),
+        "joined": f"{{{{ ([] + {fragments} + {fragments}) | count }}}}",
+        "rows": f"{{{{ {fragments} }}}}",
+        "json": f"{{{{ {fragments} | list | tojson }}}}",
+        "answer_json": (
+            f"{{{{ dict(listed['{CAMERA}'], fragments={fragments} | list)"
+            " | to_json }}"
+        ),
+    }
+    sequence = [
+        {
+            "action": f"{DOMAIN}.list_fragments",
+            "target": {"entity_id": CAMERA},
+            "data": data,
+            "response_variable": "listed",
+        },
+        {"variables": {"read": read}},
+        {"stop": "done", "response_variable": "read"},
+    ]
+    config = {"script": {"read_rows": {"sequence": sequence}}}
+    assert await async_setup_component(hass, "script", config)
+    got = await hass.services.async_call(
+        "script", "read_rows", blocking=True, return_response=True
+    )
+    assert got is not None
+    # JSON with false in it does not read back as a native value: parse it here.
+    assert json.loads(got.pop("answer_json")) == listed_rest
+    assert got == {
+        # Rendered text that reads as a number becomes one (templates' native types).
+        "first": int(as_dicts[0]["number"]),
+        "last": as_dicts[-1]["server_timestamp"],
+        "count": 30,
+        "size": sum(row["size"] for row in as_dicts),
+        "later": as_dicts[20:],
+        "joined": 60,
+        "rows": as_dicts,
+        "json": as_dicts,
+    }
+    assert isinstance(got["rows"], list)  # read back from its text: a real list
+
+    # The script's trace keeps the answer. Traces are sent through the standard
+    # library's encoder, which reads the rows from as_dict.
+    await websocket.send_json_auto_id(
+        {"type": "trace/list", "domain": "script", "item_id": "read_rows"}
+    )
+    runs = await websocket.receive_json()
+    run_id = runs["result"][0]["run_id"]
+    await websocket.send_json_auto_id(
+        {
+            "type": "trace/get",
+            "domain": "script",
+            "item_id": "read_rows",
+            "run_id": run_id,
+        }
+    )
+    trace = await websocket.receive_json()
+    assert trace["success"], trace
+    step = trace["result"]["trace"]["sequence/0"][0]
+    assert step["changed_variables"]["listed"][CAMERA]["fragments"] == as_dicts
 
 
 async def test_aws_spellings_of_options(
