@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, overload
@@ -80,6 +80,20 @@ _ROW_JSON: Final = (
 _NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f]')
 
 
+def _row_values(
+    fragments: FragmentList, numbers: list[str]
+) -> Iterator[tuple[str, str, str, int, int]]:
+    """Each row's values in answer order, read from the list's columns."""
+    return zip(
+        numbers,
+        iso_ms_column(fragments.producer_ms),
+        iso_ms_column(fragments.server_ms),
+        fragments.durations_ms,
+        fragments.sizes,
+        strict=True,
+    )
+
+
 def fragment_rows(fragments: FragmentList) -> list[dict[str, Any]]:
     """Fragments as list_fragments answers them, as dicts."""
     return [
@@ -90,13 +104,8 @@ def fragment_rows(fragments: FragmentList) -> list[dict[str, Any]]:
             "duration_ms": duration,
             "size": size,
         }
-        for number, producer, server, duration, size in zip(
-            fragments.numbers,
-            iso_ms_column(fragments.producer_ms),
-            iso_ms_column(fragments.server_ms),
-            fragments.durations_ms,
-            fragments.sizes,
-            strict=True,
+        for number, producer, server, duration, size in _row_values(
+            fragments, fragments.numbers
         )
     ]
 
@@ -109,15 +118,16 @@ def rows_json(fragments: FragmentList) -> bytes:
     numbers = fragments.numbers
     if _NEEDS_ESCAPE.search("".join(numbers)):
         numbers = [json_bytes(number).decode()[1:-1] for number in numbers]
-    rows = zip(
-        numbers,
-        iso_ms_column(fragments.producer_ms),
-        iso_ms_column(fragments.server_ms),
-        fragments.durations_ms,
-        fragments.sizes,
-        strict=True,
-    )
+    rows = _row_values(fragments, numbers)
     return ",".join(map(_ROW_JSON.__mod__, rows)).encode()
+
+
+async def _slices(fragments: FragmentList) -> AsyncIterator[FragmentList]:
+    """The fragments ROWS_PER_SLICE at a time, with a loop turn between two."""
+    for first in range(0, len(fragments), ROWS_PER_SLICE):
+        if first:
+            await asyncio.sleep(0)
+        yield fragments[first : first + ROWS_PER_SLICE]
 
 
 # Answers up to this many rows hold a plain list of dicts, as any answer did: the
@@ -147,12 +157,7 @@ class FragmentRows(Sequence[dict[str, Any]]):
     @classmethod
     async def of(cls, fragments: FragmentList) -> FragmentRows:
         """The rows of the fragments, their JSON written a slice per loop turn."""
-        parts: list[bytes] = []
-        for first in range(0, len(fragments), ROWS_PER_SLICE):
-            if first:
-                await asyncio.sleep(0)
-            parts.append(rows_json(fragments[first : first + ROWS_PER_SLICE]))
-        return cls(fragments, parts)
+        return cls(fragments, [rows_json(part) async for part in _slices(fragments)])
 
     @property
     def json_fragment(self) -> list[orjson.Fragment]:
@@ -226,12 +231,7 @@ class FragmentRows(Sequence[dict[str, Any]]):
 
 async def _plain_rows(fragments: FragmentList) -> list[dict[str, Any]]:
     """The rows as dicts, a slice per loop turn."""
-    rows: list[dict[str, Any]] = []
-    for first in range(0, len(fragments), ROWS_PER_SLICE):
-        if first:
-            await asyncio.sleep(0)
-        rows += fragment_rows(fragments[first : first + ROWS_PER_SLICE])
-    return rows
+    return [row async for part in _slices(fragments) for row in fragment_rows(part)]
 
 
 async def fragment_list(
